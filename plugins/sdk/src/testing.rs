@@ -1,0 +1,36 @@
+//! Run a rule natively, the way the host would: defaults resolved from
+//! `describe()`, configuration overlaid, sections it did not declare removed.
+//! For unit tests and native benchmarks of rule logic.
+
+use crate::{Config, ConfigEntry, Finding, Rule, Section, Snapshot};
+
+/// Parse a snapshot from the JSON that `perfsage snapshot` writes. Behind the
+/// `json` feature so that Wasm builds of plugins do not carry serde_json.
+#[cfg(feature = "json")]
+pub fn snapshot_from_json(json: &str) -> Result<Snapshot, String> {
+    serde_json::from_str(json).map_err(|e| format!("not a perfsage snapshot: {e}"))
+}
+
+/// Check `snapshot` with `R`, as the host would after resolving `overrides`.
+pub fn check<R: Rule>(snapshot: &Snapshot, overrides: Vec<ConfigEntry>) -> Result<Vec<Finding>, String> {
+    let info = R::describe();
+    let visible = only_sections(snapshot, &info.needs);
+    R::check(&visible, &Config::resolve(&info.params, overrides))
+}
+
+/// A copy of the snapshot holding only the given sections (plus `meta`).
+pub fn only_sections(snapshot: &Snapshot, needs: &[Section]) -> Snapshot {
+    let has = |s: Section| needs.contains(&s);
+    Snapshot {
+        meta: snapshot.meta.clone(),
+        cpu: snapshot.cpu.clone().filter(|_| has(Section::Cpu)),
+        memory: snapshot.memory.clone().filter(|_| has(Section::Memory)),
+        disks: snapshot.disks.clone().filter(|_| has(Section::Disks)),
+        network: snapshot.network.clone().filter(|_| has(Section::Network)),
+        processes: snapshot.processes.clone().filter(|_| has(Section::Processes)),
+        endpoints: snapshot.endpoints.clone().filter(|_| has(Section::Endpoints)),
+        queries: snapshot.queries.clone().filter(|_| has(Section::Queries)),
+        databases: snapshot.databases.clone().filter(|_| has(Section::Databases)),
+        series: snapshot.series.clone().filter(|_| has(Section::Series)),
+    }
+}
