@@ -18,8 +18,7 @@
 //! ```
 
 use crate::{
-    Action, Category, Evidence, Finding, HookParam, Level, ParamSpec, ParamValue, RuleInfo,
-    Section, Severity,
+    Action, Category, Evidence, Finding, HookParam, Level, ParamSpec, ParamValue, RuleInfo, Section, Severity,
 };
 
 impl RuleInfo {
@@ -31,6 +30,7 @@ impl RuleInfo {
             description: description.into(),
             category,
             needs: Vec::new(),
+            uses: Vec::new(),
             params: Vec::new(),
         }
     }
@@ -38,6 +38,12 @@ impl RuleInfo {
     /// The snapshot sections the rule reads; it is skipped when one is absent.
     pub fn needs(mut self, sections: &[Section]) -> Self {
         self.needs.extend_from_slice(sections);
+        self
+    }
+
+    /// Sections the rule reads when they are present but can do without.
+    pub fn uses(mut self, sections: &[Section]) -> Self {
+        self.uses.extend_from_slice(sections);
         self
     }
 
@@ -110,7 +116,13 @@ pub mod param {
 
 impl Finding {
     /// A finding with no evidence and no actions yet.
-    pub fn new(rule: &str, title: impl Into<String>, category: Category, severity: Severity, target: impl Into<String>) -> Self {
+    pub fn new(
+        rule: &str,
+        title: impl Into<String>,
+        category: Category,
+        severity: Severity,
+        target: impl Into<String>,
+    ) -> Self {
         Finding {
             rule: rule.into(),
             title: title.into(),

@@ -16,8 +16,7 @@ pub struct Config {
 impl Config {
     /// Declared defaults overlaid with the given entries.
     pub fn resolve(specs: &[ParamSpec], entries: Vec<ConfigEntry>) -> Self {
-        let mut values: Vec<(String, ParamValue)> =
-            specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+        let mut values: Vec<(String, ParamValue)> = specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
         for entry in entries {
             match values.iter_mut().find(|(name, _)| *name == entry.name) {
                 Some(slot) => slot.1 = entry.value,
@@ -75,14 +74,9 @@ mod tests {
 
     #[test]
     fn entries_override_defaults_and_integers_widen() {
-        let specs = vec![
-            param::number("limit", "", "%", 90.0).build(),
-            param::integer("top", "", "", 5).build(),
-        ];
-        let config = Config::resolve(
-            &specs,
-            vec![ConfigEntry { name: "limit".into(), value: ParamValue::Integer(75) }],
-        );
+        let specs = vec![param::number("limit", "", "%", 90.0).build(), param::integer("top", "", "", 5).build()];
+        let config =
+            Config::resolve(&specs, vec![ConfigEntry { name: "limit".into(), value: ParamValue::Integer(75) }]);
         assert_eq!(config.number("limit"), 75.0);
         assert_eq!(config.integer("top"), 5);
     }

@@ -47,10 +47,9 @@ pub mod bindings {
 }
 
 pub use bindings::exports::perfsage::rule::rule::{
-    Action, Bucket, Category, ConfigEntry, Cpu, Database, DbTransaction, Disk, Endpoint, Evidence,
-    Finding, HookParam, Label, Latency, Level, Memory, Meta, NamedValue, NetInterface, Network,
-    ParamSpec, ParamValue, Process, Query, RuleInfo, Section, Series, Severity, Snapshot,
-    TableStat,
+    Action, Bucket, Category, ConfigEntry, Cpu, Database, DbTransaction, Disk, Endpoint, Evidence, Finding, HookParam,
+    Label, Latency, Level, Memory, Meta, NamedValue, NetInterface, Network, ParamSpec, ParamValue, Process, Query,
+    RuleInfo, Section, Series, Severity, Snapshot, TableStat,
 };
 pub use builders::param;
 pub use config::Config;
@@ -70,9 +69,39 @@ pub trait Rule {
 /// Glue between a [`Rule`] and the generated `Guest` trait. Public only for
 /// [`export_rule!`]; not part of the SDK's API.
 #[doc(hidden)]
+pub fn __describe<R: Rule>() -> RuleInfo {
+    report_panics_to_host();
+    R::describe()
+}
+
+/// Glue between a [`Rule`] and the generated `Guest` trait.
+#[doc(hidden)]
 pub fn __check<R: Rule>(snapshot: Snapshot, entries: Vec<ConfigEntry>) -> Result<Vec<Finding>, String> {
+    report_panics_to_host();
     let config = Config::resolve(&R::describe().params, entries);
     R::check(&snapshot, &config)
+}
+
+/// Send panic messages to the host's `log` so a trapping plugin is reported
+/// with its reason. Inside the sandbox the standard library's own panic output
+/// (stderr) is a trap, so the hook must not fall back to it.
+fn report_panics_to_host() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            std::panic::set_hook(Box::new(|info| bindings::perfsage::rule::host::log(&info.to_string())));
+        });
+    }
+}
+
+/// Send a diagnostic line to the host (kept bounded; shown when the plugin
+/// fails). Natively it goes to stderr.
+pub fn log(message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::perfsage::rule::host::log(message);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{message}");
 }
 
 /// Export a [`Rule`] as the component's `perfsage:rule/rule` interface.
@@ -88,7 +117,7 @@ macro_rules! export_rule {
             struct __PerfsagePlugin;
             impl $crate::bindings::exports::perfsage::rule::rule::Guest for __PerfsagePlugin {
                 fn describe() -> $crate::RuleInfo {
-                    <$rule as $crate::Rule>::describe()
+                    $crate::__describe::<$rule>()
                 }
                 fn check(
                     snapshot: $crate::Snapshot,
@@ -97,7 +126,7 @@ macro_rules! export_rule {
                     $crate::__check::<$rule>(snapshot, config)
                 }
             }
-            $crate::bindings::__export_plugin!(__PerfsagePlugin with_types_in $crate::bindings);
+    $crate::bindings::__export_plugin!(__PerfsagePlugin with_types_in $crate::bindings);
         };
     };
 }

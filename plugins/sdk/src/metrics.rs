@@ -34,13 +34,7 @@ pub fn rate(before: f64, after: f64, window_ms: u64) -> f64 {
 
 /// The points of a series at or after `since_ms`, as (timestamp, value) pairs.
 pub fn window(series: &Series, since_ms: i64) -> Vec<(i64, f64)> {
-    series
-        .timestamps_ms
-        .iter()
-        .zip(&series.values)
-        .filter(|(t, _)| **t >= since_ms)
-        .map(|(t, v)| (*t, *v))
-        .collect()
+    series.timestamps_ms.iter().zip(&series.values).filter(|(t, _)| **t >= since_ms).map(|(t, v)| (*t, *v)).collect()
 }
 
 /// Least-squares slope of the points in units per second; `None` for fewer

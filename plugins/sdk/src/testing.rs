@@ -14,7 +14,8 @@ pub fn snapshot_from_json(json: &str) -> Result<Snapshot, String> {
 /// Check `snapshot` with `R`, as the host would after resolving `overrides`.
 pub fn check<R: Rule>(snapshot: &Snapshot, overrides: Vec<ConfigEntry>) -> Result<Vec<Finding>, String> {
     let info = R::describe();
-    let visible = only_sections(snapshot, &info.needs);
+    let sections: Vec<Section> = info.needs.iter().chain(&info.uses).copied().collect();
+    let visible = only_sections(snapshot, &sections);
     R::check(&visible, &Config::resolve(&info.params, overrides))
 }
 
@@ -23,14 +24,14 @@ pub fn only_sections(snapshot: &Snapshot, needs: &[Section]) -> Snapshot {
     let has = |s: Section| needs.contains(&s);
     Snapshot {
         meta: snapshot.meta.clone(),
-        cpu: snapshot.cpu.clone().filter(|_| has(Section::Cpu)),
-        memory: snapshot.memory.clone().filter(|_| has(Section::Memory)),
-        disks: snapshot.disks.clone().filter(|_| has(Section::Disks)),
-        network: snapshot.network.clone().filter(|_| has(Section::Network)),
-        processes: snapshot.processes.clone().filter(|_| has(Section::Processes)),
-        endpoints: snapshot.endpoints.clone().filter(|_| has(Section::Endpoints)),
-        queries: snapshot.queries.clone().filter(|_| has(Section::Queries)),
-        databases: snapshot.databases.clone().filter(|_| has(Section::Databases)),
-        series: snapshot.series.clone().filter(|_| has(Section::Series)),
+        cpu: snapshot.cpu.as_ref().filter(|_| has(Section::Cpu)).cloned(),
+        memory: snapshot.memory.as_ref().filter(|_| has(Section::Memory)).cloned(),
+        disks: snapshot.disks.as_ref().filter(|_| has(Section::Disks)).cloned(),
+        network: snapshot.network.as_ref().filter(|_| has(Section::Network)).cloned(),
+        processes: snapshot.processes.as_ref().filter(|_| has(Section::Processes)).cloned(),
+        endpoints: snapshot.endpoints.as_ref().filter(|_| has(Section::Endpoints)).cloned(),
+        queries: snapshot.queries.as_ref().filter(|_| has(Section::Queries)).cloned(),
+        databases: snapshot.databases.as_ref().filter(|_| has(Section::Databases)).cloned(),
+        series: snapshot.series.as_ref().filter(|_| has(Section::Series)).cloned(),
     }
 }

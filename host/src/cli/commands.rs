@@ -1,0 +1,222 @@
+//! The flow of each command: sources → snapshot → plugins → ranking → report.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+
+use super::{CheckArgs, CollectArgs, Exit, Failure, OutputArgs, PluginArgs, PluginListArgs, RunArgs, SnapshotArgs};
+use crate::check::{CheckResult, check_snapshot};
+use crate::model::{CONTRACT_VERSION, ParamValue, Severity, Snapshot};
+use crate::plugins::cache::CompileCache;
+use crate::plugins::{LoadFailure, LoadedPlugin, PluginSource, Runtime, builtin_plugins};
+use crate::reports::Report;
+use crate::rulepack::{PluginPlan, RulePack};
+use crate::snapshot;
+use crate::sources::{self, CollectOptions};
+
+pub fn run(args: RunArgs) -> Result<Exit, Failure> {
+    let pack = RulePack::load(args.plugins.config.as_deref()).map_err(Failure::usage)?;
+    let plugins = Plugins::load(&args.plugins, &pack)?;
+    let collected = collect(&args.collect, &pack)?;
+    for warning in &collected.warnings {
+        log::warn!("system source: {warning}");
+    }
+    let result = plugins.check(&collected.snapshot);
+    report(result, &collected.snapshot, &args.output)
+}
+
+pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Failure> {
+    let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;
+    let collected = collect(&args.collect, &pack)?;
+    for warning in &collected.warnings {
+        log::warn!("system source: {warning}");
+    }
+    if args.output == Path::new("-") {
+        let mut text = serde_json::to_string_pretty(&collected.snapshot).map_err(Failure::degraded)?;
+        text.push('\n');
+        write_stdout(&text)?;
+    } else {
+        snapshot::save(&args.output, &collected.snapshot).map_err(Failure::usage)?;
+        eprintln!("perfsage: snapshot written to {}", args.output.display());
+    }
+    Ok(Exit::Clean)
+}
+
+pub fn check(args: CheckArgs) -> Result<Exit, Failure> {
+    let pack = RulePack::load(args.plugins.config.as_deref()).map_err(Failure::usage)?;
+    let snapshot = snapshot::load(&args.snapshot).map_err(Failure::usage)?;
+    let plugins = Plugins::load(&args.plugins, &pack)?;
+    let result = plugins.check(&snapshot);
+    report(result, &snapshot, &args.output)
+}
+
+pub fn plugin_list(args: PluginListArgs) -> Result<Exit, Failure> {
+    let pack = RulePack::load(args.plugins.config.as_deref()).map_err(Failure::usage)?;
+    let plugins = Plugins::load(&args.plugins, &pack)?;
+    let mut builder = tabled::builder::Builder::default();
+    builder.push_record(["Name", "Version", "Category", "Needs", "Origin", "Contract", "Status"]);
+    for p in &plugins.loaded {
+        let needs: Vec<&str> = p.info.needs.iter().map(|s| s.as_str()).collect();
+        let enabled = if plugins.plans[&p.info.name].enabled { "enabled" } else { "disabled" };
+        builder.push_record([
+            p.info.name.clone(),
+            p.info.version.clone(),
+            p.info.category.as_str().to_string(),
+            needs.join(", "),
+            p.origin.to_string(),
+            CONTRACT_VERSION.to_string(),
+            enabled.to_string(),
+        ]);
+    }
+    for f in &plugins.failed {
+        builder.push_record([
+            f.label.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            f.origin.to_string(),
+            String::new(),
+            format!("failed: {}", f.error),
+        ]);
+    }
+    let mut table = builder.build();
+    table.with(tabled::settings::Style::rounded());
+    let mut out = format!("{table}\n");
+    if args.params {
+        for p in &plugins.loaded {
+            out.push_str(&format!("\n{} — {}\n", p.info.name, p.info.description));
+            for spec in &p.info.params {
+                let range = match (spec.min, spec.max) {
+                    (None, None) => String::new(),
+                    (min, max) => format!(
+                        " [{}..{}]",
+                        min.map_or(String::new(), |v| v.to_string()),
+                        max.map_or(String::new(), |v| v.to_string())
+                    ),
+                };
+                let unit = if spec.unit.is_empty() { String::new() } else { format!(" {}", spec.unit) };
+                out.push_str(&format!(
+                    "  {} = {}{unit}{range}  {}\n",
+                    spec.name,
+                    param_value(&spec.default),
+                    spec.description
+                ));
+            }
+        }
+    }
+    write_stdout(&out)?;
+    Ok(if plugins.failed.is_empty() { Exit::Clean } else { Exit::Degraded })
+}
+
+fn param_value(value: &ParamValue) -> String {
+    match value {
+        ParamValue::Number(v) => v.to_string(),
+        ParamValue::Integer(v) => v.to_string(),
+        ParamValue::Text(v) => format!("{v:?}"),
+        ParamValue::Flag(v) => v.to_string(),
+    }
+}
+
+/// The loaded plugins of one command, with their plans from the rule pack.
+struct Plugins {
+    runtime: Runtime,
+    loaded: Vec<LoadedPlugin>,
+    failed: Vec<LoadFailure>,
+    plans: BTreeMap<String, PluginPlan>,
+}
+
+impl Plugins {
+    fn load(args: &PluginArgs, pack: &RulePack) -> Result<Self, Failure> {
+        let mut sources = if args.no_builtin { Vec::new() } else { builtin_plugins() };
+        let mut failed = Vec::new();
+        for path in external_plugin_paths(args)? {
+            match PluginSource::from_path(&path) {
+                Ok(source) => sources.push(source),
+                Err((label, error)) => {
+                    failed.push(LoadFailure { label, origin: crate::plugins::Origin::Path(path), error })
+                }
+            }
+        }
+        let cache_root = if args.no_cache { None } else { args.cache_dir.clone().or_else(CompileCache::default_root) };
+        let mut runtime = Runtime::new(pack.limits(), cache_root.as_deref())
+            .map_err(|e| Failure::degraded(e.context("cannot start the plugin runtime")))?;
+        let started = std::time::Instant::now();
+        let (loaded, load_failures) = runtime.load_all(sources);
+        failed.extend(load_failures);
+        for p in &loaded {
+            log::info!("loaded plugin {} {} ({}, cache {:?})", p.info.name, p.info.version, p.origin, p.cache);
+        }
+        log::info!("loaded {} plugins in {:?}", loaded.len(), started.elapsed());
+        let infos: Vec<_> = loaded.iter().map(|p| &p.info).collect();
+        let labels: Vec<String> = failed.iter().map(|f| f.label.clone()).collect();
+        let plans = pack.plan(&infos, &labels).map_err(Failure::usage)?;
+        Ok(Plugins { runtime, loaded, failed, plans })
+    }
+
+    fn check(&self, snapshot: &Snapshot) -> CheckResult {
+        let started = std::time::Instant::now();
+        let result = check_snapshot(&self.runtime, &self.loaded, &self.failed, &self.plans, snapshot);
+        log::info!("checked with {} plugins in {:?}", self.loaded.len(), started.elapsed());
+        result
+    }
+}
+
+/// `--plugin` files (which must exist) and the `*.wasm` files of `--plugins-dir`, sorted.
+fn external_plugin_paths(args: &PluginArgs) -> Result<Vec<PathBuf>, Failure> {
+    let mut paths = Vec::new();
+    for path in &args.plugin {
+        if !path.exists() {
+            return Err(Failure::usage(anyhow!("--plugin {}: no such file", path.display())));
+        }
+        paths.push(path.clone());
+    }
+    if let Some(dir) = &args.plugins_dir {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("--plugins-dir {}", dir.display()))
+            .map_err(Failure::usage)?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    Ok(paths)
+}
+
+fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
+    let options = CollectOptions {
+        window: args.window.unwrap_or(std::time::Duration::from_millis(pack.collect.window_ms)),
+        top_processes: pack.collect.top_processes,
+    };
+    sources::collect(&options)
+        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting this machine failed")))
+}
+
+/// Print the report and decide the exit code.
+fn report(result: CheckResult, snapshot: &Snapshot, output: &OutputArgs) -> Result<Exit, Failure> {
+    let failed = result.any_failed();
+    let threshold = output.fail_on.map(Severity::from);
+    let at_threshold = threshold.is_some_and(|t| result.findings.iter().any(|f| f.severity.rank() >= t.rank()));
+    let report = Report::new(result, snapshot.meta.clone());
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    write_stdout(&report.render(output.format, color))?;
+    Ok(if failed {
+        Exit::Degraded
+    } else if at_threshold {
+        Exit::FindingsAtThreshold
+    } else {
+        Exit::Clean
+    })
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth a message.
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::degraded(e)),
+        _ => Ok(()),
+    }
+}

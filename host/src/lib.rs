@@ -1,0 +1,27 @@
+//! perfsage: a performance optimization advisor for web platforms.
+//!
+//! The flow, one module per arrow (see ARCHITECTURE.md):
+//!
+//! ```text
+//! sources ──> Snapshot ──> plugins (Wasm sandbox) ──> check ──> ranking ──> reports
+//! ```
+//!
+//! - [`sources`]: collectors, the doors to the outside world;
+//! - [`model`]: the normalized model, generated from `wit/rule.wit`;
+//! - [`snapshot`]: saving and replaying snapshots;
+//! - [`plugins`]: the Wasm runtime, the only door into plugins;
+//! - [`rulepack`]: which plugins run, with which parameters and limits;
+//! - [`check`]: runs the plugins over a snapshot;
+//! - [`ranking`]: orders findings and actions (pure);
+//! - [`reports`]: renders the ranked result (pure);
+//! - [`cli`]: the command line.
+
+pub mod check;
+pub mod cli;
+pub mod model;
+pub mod plugins;
+pub mod ranking;
+pub mod reports;
+pub mod rulepack;
+pub mod snapshot;
+pub mod sources;

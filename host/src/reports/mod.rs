@@ -1,0 +1,133 @@
+//! Reports: the ranked result rendered for a person or a machine.
+//!
+//! [`Report`] is the public shape (`--format json` is its serialization and a
+//! stable interface: `findings`, `plugins`, `snapshot_meta`); the table and
+//! Markdown renderers draw the same data. Renderers are pure: they return
+//! strings and never touch the terminal, files or clocks, so the same check
+//! renders byte-identically every time.
+
+mod json;
+mod markdown;
+mod table;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::check::{CheckResult, PluginRun};
+use crate::model::{Evidence, Meta};
+use crate::ranking::RankedFinding;
+
+pub use json::render as render_json;
+pub use markdown::render as render_markdown;
+pub use table::render as render_table;
+
+/// Output formats of `run` and `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// Everything a check produced, in report order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub findings: Vec<ReportFinding>,
+    pub plugins: Vec<PluginRun>,
+    pub snapshot_meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportFinding {
+    pub rule: String,
+    pub plugin: String,
+    pub title: String,
+    pub severity: &'static str,
+    pub category: &'static str,
+    pub target: String,
+    pub score: f64,
+    pub evidence: Vec<Evidence>,
+    pub actions: Vec<ReportAction>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportAction {
+    pub id: String,
+    pub title: String,
+    pub detail: String,
+    pub category: &'static str,
+    pub impact: f64,
+    pub confidence: f64,
+    pub effort: &'static str,
+    pub risk: &'static str,
+    pub score: f64,
+    pub hook: Option<String>,
+    pub params: BTreeMap<String, String>,
+    pub raised_by: Vec<String>,
+}
+
+impl Report {
+    pub fn new(result: CheckResult, meta: Meta) -> Self {
+        Report {
+            findings: result.findings.into_iter().map(ReportFinding::from).collect(),
+            plugins: result.plugins,
+            snapshot_meta: meta,
+        }
+    }
+
+    pub fn render(&self, format: Format, color: bool) -> String {
+        match format {
+            Format::Table => render_table(self, color),
+            Format::Json => render_json(self),
+            Format::Markdown => render_markdown(self),
+        }
+    }
+}
+
+impl From<RankedFinding> for ReportFinding {
+    fn from(f: RankedFinding) -> Self {
+        ReportFinding {
+            rule: f.rule,
+            plugin: f.plugin,
+            title: f.title,
+            severity: f.severity.as_str(),
+            category: f.category.as_str(),
+            target: f.target,
+            score: f.score,
+            evidence: f.evidence,
+            actions: f
+                .actions
+                .into_iter()
+                .map(|ranked| {
+                    let a = ranked.action;
+                    ReportAction {
+                        id: a.id,
+                        title: a.title,
+                        detail: a.detail,
+                        category: a.category.as_str(),
+                        impact: a.impact,
+                        confidence: a.confidence,
+                        effort: a.effort.as_str(),
+                        risk: a.risk.as_str(),
+                        score: ranked.score,
+                        hook: a.hook,
+                        params: a.params.into_iter().map(|p| (p.key, p.value)).collect(),
+                        raised_by: ranked.raised_by,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `12.5` for a number with a fraction, `12` for a whole one.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 { format!("{value:.0}") } else { format!("{value:.2}") }
+}
+
+/// One line of evidence: `load1 per core 3.20 (threshold 1)`.
+fn evidence_line(e: &Evidence) -> String {
+    let unit = if e.unit.is_empty() { String::new() } else { format!(" {}", e.unit) };
+    format!("{} {}{unit} (threshold {}{unit})", e.metric, number(e.observed), number(e.threshold))
+}
