@@ -12,10 +12,12 @@
 //! - [`plugins`]: the Wasm runtime, the only door into plugins;
 //! - [`rulepack`]: which plugins run, with which parameters and limits;
 //! - [`check`]: runs the plugins over a snapshot;
+//! - [`cases`]: rule test cases (fixture snapshot in, expected findings out);
 //! - [`ranking`]: orders findings and actions (pure);
 //! - [`reports`]: renders the ranked result (pure);
 //! - [`cli`]: the command line.
 
+pub mod cases;
 pub mod check;
 pub mod cli;
 pub mod model;

@@ -13,8 +13,11 @@
 //! # Where each number comes from
 //!
 //! `sysinfo` supplies what it does portably: CPU utilization in total and per core, load
-//! average, memory and swap, the process list with CPU share and RSS, open file counts,
-//! the mount list, and the OS's name and kernel. On Linux, `/proc` and `/sys` know more;
+//! average, memory and swap, the process list with CPU time and RSS, open file counts,
+//! the mount list, and the OS's name and kernel. A process's CPU share is computed here
+//! from its CPU time in both readings rather than taken from sysinfo, which reports 0 for
+//! any process that had not yet used a clock tick at the first reading (a worker
+//! started just before the audit, busy ever since). On Linux, `/proc` and `/sys` know more;
 //! the `procfs` submodule parses them: iowait, steal and context switches (`/proc/stat`),
 //! swap traffic, major faults and OOM kills (`/proc/vmstat`), per-device I/O
 //! (`/proc/diskstats`), per-interface traffic including drops (`/proc/net/dev`), TCP
@@ -41,7 +44,7 @@
 mod disks;
 mod procfs;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::Path;
 use std::thread;
@@ -117,7 +120,7 @@ impl SystemSource {
         let memory = memory_section(&system, first.vmstat.zip(second.vmstat), seconds);
         let disks = disks_section(&mounts, &first, &second, seconds);
         let network = network_section(&first, &second, seconds);
-        let processes = processes_section(&system, self.top_processes, &mut warnings);
+        let processes = processes_section(&system, (&first, &second), seconds, self.top_processes, &mut warnings);
         let meta = meta_section(taken_at_ms, elapsed, &mut warnings);
 
         let mut seen = HashSet::new();
@@ -144,10 +147,15 @@ impl SystemSample {
     }
 }
 
-/// The `/proc` counters and filesystem usage at one instant; two readings make a sample.
-/// (sysinfo keeps its own previous reading inside `System`.)
+/// A process as two readings can tell it apart: pids are reused, (pid, start time) is not.
+type ProcessKey = (u32, u64);
+
+/// The counters and filesystem usage at one instant; two readings make a sample.
+/// (sysinfo keeps its own previous CPU reading inside `System`.)
 struct Reading {
     at: Instant,
+    /// CPU time each process had used, in milliseconds.
+    process_cpu_ms: HashMap<ProcessKey, u64>,
     stat: Option<StatCounters>,
     vmstat: Option<VmCounters>,
     block_devices: Option<Vec<BlockDeviceCounters>>,
@@ -159,8 +167,9 @@ struct Reading {
 
 impl Reading {
     fn take(system: &mut System, mounts: &[Mount], warnings: &mut Vec<String>) -> Self {
-        // CPU, then processes, back to back: sysinfo computes a process's CPU share
-        // against the CPU times of the latest CPU refresh.
+        // CPUs first: a process refresh also refreshes the total CPU times (not the
+        // per-core ones) unless a CPU refresh happened in the last 200 ms, which would
+        // put total and per-core utilization over different windows.
         system.refresh_cpu_usage();
         system.refresh_processes_specifics(
             ProcessesToUpdate::All,
@@ -169,6 +178,11 @@ impl Reading {
         );
         Reading {
             at: Instant::now(),
+            process_cpu_ms: system
+                .processes()
+                .values()
+                .map(|process| (process_key(process), process.accumulated_cpu_time()))
+                .collect(),
             stat: read_parsed("/proc/stat", procfs::parse_stat, warnings),
             vmstat: read_parsed("/proc/vmstat", |text| Some(procfs::parse_vmstat(text)), warnings),
             block_devices: read_parsed("/proc/diskstats", |text| Some(procfs::parse_diskstats(text)), warnings),
@@ -330,17 +344,36 @@ fn interface_section(then: &InterfaceCounters, now: &InterfaceCounters, seconds:
     }
 }
 
-fn processes_section(system: &System, top: usize, warnings: &mut Vec<String>) -> Vec<Process> {
+fn process_key(process: &sysinfo::Process) -> ProcessKey {
+    (process.pid().as_u32(), process.start_time())
+}
+
+fn processes_section(
+    system: &System,
+    (first, second): (&Reading, &Reading),
+    seconds: f64,
+    top: usize,
+    warnings: &mut Vec<String>,
+) -> Vec<Process> {
+    // Rounding to clock ticks can push a busy process a little past what its cores allow.
+    let ceiling_pct = 100.0 * system.cpus().len().max(1) as f64;
     let everyone = system
         .processes()
         .values()
-        .map(|process| Process {
-            pid: process.pid().as_u32(),
-            name: process.name().to_string_lossy().into_owned(),
-            cpu_pct: tidy(f64::from(process.cpu_usage())).max(0.0),
-            rss_bytes: process.memory(),
-            threads: None,
-            open_files: None,
+        .map(|process| {
+            let key = process_key(process);
+            let cpu_ms_now = second.process_cpu_ms.get(&key).copied().unwrap_or(0);
+            // Absent from the first reading: started during the window, from zero.
+            let cpu_ms_before = first.process_cpu_ms.get(&key).copied().unwrap_or(0);
+            let cpu_ms = cpu_ms_now.saturating_sub(cpu_ms_before);
+            Process {
+                pid: process.pid().as_u32(),
+                name: process.name().to_string_lossy().into_owned(),
+                cpu_pct: signed_per_second(cpu_ms as f64 / 10.0, seconds).min(ceiling_pct),
+                rss_bytes: process.memory(),
+                threads: None,
+                open_files: None,
+            }
         })
         .collect();
     let mut selected = select_top_processes(everyone, top);

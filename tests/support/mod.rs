@@ -1,0 +1,64 @@
+//! Shared helpers for the end-to-end tests: the `perfsage` binary with an
+//! isolated cache, the fixtures, and the misbehaving test plugins of
+//! `tests/plugins`, built for wasm32-wasip2 once per test binary (cargo's own
+//! lock serializes builds across test binaries).
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn fixture(relative: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(relative)
+}
+
+/// The `perfsage` binary, with its compile cache in `cache` and no colour.
+pub fn perfsage(cache: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_perfsage"));
+    command.env("PERFSAGE_CACHE_DIR", cache).env("NO_COLOR", "1").env_remove("RUST_LOG");
+    command
+}
+
+/// Run and capture; print both streams on failure to explain a test's panic.
+pub fn output(command: &mut Command) -> Output {
+    let output = command.output().expect("cannot run perfsage");
+    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+/// The path of test plugin `name` (a crate under tests/plugins), building them all on first use.
+pub fn test_plugin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = repo_root();
+        let target = root.join("target/test-plugins");
+        let status = Command::new(env!("CARGO"))
+            .current_dir(root.join("tests/plugins"))
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target)
+            .status()
+            .expect("cannot run cargo to build the test plugins");
+        assert!(status.success(), "building tests/plugins failed");
+        target.join("wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("test_plugin_{}.wasm", name.replace('-', "_")));
+    assert!(path.exists(), "no test plugin {}", path.display());
+    path
+}
