@@ -286,9 +286,10 @@ fn disks_section(mounts: &[Mount], first: &Reading, second: &Reading, seconds: f
                 inodes_used: after.inodes_used,
                 read_bytes_per_sec: bytes_per_sec(|device| device.sectors_read),
                 write_bytes_per_sec: bytes_per_sec(|device| device.sectors_written),
-                utilization_pct: io
-                    .as_ref()
-                    .and_then(|(then, now)| busy_percent(now.busy_ms.saturating_sub(then.busy_ms), seconds)),
+                utilization_pct: io.as_ref().map(|(then, now)| {
+                    let busy_ms = now.busy_ms.saturating_sub(then.busy_ms);
+                    clamp_percent(percent_of_window(busy_ms, seconds))
+                }),
                 growth_bytes_per_sec: before.map(|before| {
                     let growth = after.used_bytes as f64 - before.used_bytes as f64;
                     signed_per_second(growth, seconds)
@@ -369,7 +370,7 @@ fn processes_section(
             Process {
                 pid: process.pid().as_u32(),
                 name: process.name().to_string_lossy().into_owned(),
-                cpu_pct: signed_per_second(cpu_ms as f64 / 10.0, seconds).min(ceiling_pct),
+                cpu_pct: percent_of_window(cpu_ms, seconds).min(ceiling_pct),
                 rss_bytes: process.memory(),
                 threads: None,
                 open_files: None,
@@ -475,9 +476,10 @@ fn percent(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| clamp_percent(part as f64 / whole as f64 * 100.0))
 }
 
-/// Share of the window a device was busy.
-fn busy_percent(busy_ms: u64, seconds: f64) -> Option<f64> {
-    (seconds > 0.0).then(|| clamp_percent(busy_ms as f64 / (seconds * 1000.0) * 100.0))
+/// Milliseconds of activity as a percentage of the window; over 100 when the activity
+/// ran in parallel, as a process's threads can.
+fn percent_of_window(active_ms: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { tidy(active_ms as f64 / (seconds * 1000.0) * 100.0) } else { 0.0 }
 }
 
 fn clamp_percent(value: f64) -> f64 {
@@ -532,9 +534,9 @@ mod tests {
         assert_eq!(percent(1, 0), None);
         assert_eq!(percent(1, 3), Some(33.333));
         assert_eq!(percent(5, 3), Some(100.0));
-        assert_eq!(busy_percent(150, 0.3), Some(50.0));
-        assert_eq!(busy_percent(400, 0.3), Some(100.0));
-        assert_eq!(busy_percent(1, 0.0), None);
+        assert_eq!(percent_of_window(150, 0.3), 50.0);
+        assert_eq!(percent_of_window(450, 0.3), 150.0);
+        assert_eq!(percent_of_window(1, 0.0), 0.0);
         assert_eq!(clamp_percent(f64::NAN), 0.0);
     }
 
