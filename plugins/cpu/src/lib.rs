@@ -31,6 +31,14 @@ const RENICE_TO: i32 = 10;
 /// How many of the busiest processes an action's detail names.
 const NAMED_PROCESSES: usize = 3;
 
+/// A process must use at least this share of one core (%) to be worth moving:
+/// below it, moving the "busiest" process frees nothing that matters.
+const MIN_CULPRIT_CPU_PCT: f64 = 25.0;
+
+/// Below this utilization (%), a long run queue is not CPU demand: Linux load
+/// also counts tasks blocked on disk or NFS, so adding cores is a weak bet.
+const LOW_UTILIZATION_PCT: f64 = 50.0;
+
 impl Rule for Plugin {
     fn describe() -> RuleInfo {
         RuleInfo::new(
@@ -184,7 +192,7 @@ fn with_relief_actions(mut finding: Finding, cpu: &Cpu, busiest: &[&Process], ov
 }
 
 fn move_top_consumer(cpu: &Cpu, busiest: &[&Process]) -> Option<Action> {
-    let top = busiest.first()?;
+    let top = busiest.first().filter(|p| p.cpu_pct >= MIN_CULPRIT_CPU_PCT)?;
     let named: Vec<String> = busiest.iter().map(|p| format!("{} (pid {}, {:.0}%)", p.name, p.pid, p.cpu_pct)).collect();
     // `cpu_pct` is a share of one core; the machine's busy time is
     // utilization × cores in the same unit.
@@ -217,15 +225,29 @@ fn move_top_consumer(cpu: &Cpu, busiest: &[&Process]) -> Option<Action> {
 fn add_cores(cpu: &Cpu, overload: f64) -> Action {
     let cores_needed = (f64::from(cpu.logical_cores) * overload).ceil() as u32;
     let more = cores_needed.saturating_sub(cpu.logical_cores).max(1);
-    Action::new("cpu.add-cores", format!("Add at least {more} CPU cores"), Category::Hardware)
+    let (confidence, caveat) = if cpu.utilization_pct < LOW_UTILIZATION_PCT {
+        (
+            0.3,
+            format!(
+                " But the cores are only {:.0}% busy: the queue is probably tasks blocked on disk or \
+                 network I/O (check `vmstat 1` for the `b` column and the iowait finding), which more \
+                 cores will not shorten.",
+                cpu.utilization_pct
+            ),
+        )
+    } else {
+        (0.7, String::new())
+    };
+    let cores = if more == 1 { "core".to_string() } else { "cores".to_string() };
+    Action::new("cpu.add-cores", format!("Add at least {more} CPU {cores}"), Category::Hardware)
         .detail(format!(
             "The demand is {overload:.1}x what {} cores serve within the threshold; about \
              {cores_needed} cores would bring it back under. Resize the VM or scale the tier out \
-             behind the load balancer.",
+             behind the load balancer.{caveat}",
             cpu.logical_cores
         ))
         .impact(0.8)
-        .confidence(0.7)
+        .confidence(confidence)
         .effort(Level::High)
 }
 
@@ -345,6 +367,25 @@ mod tests {
     fn without_processes_only_capacity_actions_remain() {
         let findings = run(&snapshot(cpu(96.0, 20.0), None), &[]);
         assert!(findings.iter().all(|f| f.actions.iter().all(|a| a.id != "cpu.move-top-consumer")));
+    }
+
+    #[test]
+    fn a_process_using_little_cpu_is_not_worth_moving() {
+        let findings = run(&snapshot(cpu(96.0, 20.0), Some(vec![process(5, "cron", 3.0)])), &[]);
+        let saturation = findings.iter().find(|f| f.rule == "cpu/saturation").unwrap();
+        let ids: Vec<&str> = saturation.actions.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["cpu.add-cores"]);
+    }
+
+    #[test]
+    fn a_long_queue_on_idle_cores_doubts_that_cores_help() {
+        let busy = run(&snapshot(cpu(90.0, 20.0), None), &[]);
+        let idle = run(&snapshot(cpu(10.0, 20.0), None), &[]);
+        let add_cores =
+            |findings: &[Finding]| findings.iter().find(|f| f.rule == "cpu/saturation").unwrap().actions[0].clone();
+        assert_eq!(add_cores(&busy).confidence, 0.7);
+        assert_eq!(add_cores(&idle).confidence, 0.3);
+        assert!(add_cores(&idle).detail.contains("blocked on disk or network I/O"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ impl Rule for Flood {
     }
 
     fn check(_snapshot: &Snapshot, _config: &Config) -> Result<Vec<Finding>, String> {
-        Ok((0..100_000)
+        Ok((0..1_000)
             .map(|i| Finding::new("flood/x", format!("finding {i}"), Category::Software, Severity::Low, "cpu"))
             .collect())
     }
