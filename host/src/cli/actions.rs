@@ -22,7 +22,7 @@ use crate::actions::lock::ApplyLock;
 use crate::actions::plan::{How, Step};
 use crate::actions::runner::{self, Ending, Outcome};
 use crate::actions::{default_state_dir, plan as planner};
-use crate::check::CheckResult;
+use crate::check::{CheckResult, PluginStatus};
 use crate::model::Snapshot;
 use crate::rulepack::RulePack;
 use crate::snapshot;
@@ -64,6 +64,10 @@ impl Session {
             }
         };
         let result = plugins.check(&snapshot);
+        for failed in result.plugins.iter().filter(|p| p.status == PluginStatus::Failed) {
+            let reason = failed.error.as_deref().unwrap_or("no reason given");
+            log::warn!("plugin {} failed, its actions are missing from the plan: {reason}", failed.name);
+        }
         let steps = planner::plan(&result.findings, &hooks, &state_dir);
         Ok(Session { pack, plugins, state_dir, live: input.snapshot.is_none(), result, steps })
     }
