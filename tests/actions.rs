@@ -124,6 +124,11 @@ impl World {
         cmd
     }
 
+    /// `perfsage journal` on this world's state.
+    fn show_journal(&self) -> std::process::Output {
+        output(perfsage(&self.path("cache")).arg("journal").arg("--state-dir").arg(self.state()))
+    }
+
     fn journal(&self) -> Vec<Value> {
         match std::fs::read_to_string(self.state().join("journal.jsonl")) {
             Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
@@ -321,8 +326,7 @@ fn apply_runs_the_builtin_hooks_within_their_limits() {
     assert_eq!(journal[1]["status"], "exited");
     assert_eq!(journal[1]["code"], 0);
     assert!(journal[1]["stdout"].as_str().unwrap().contains("removed 2 files, 1013 bytes"));
-    let shown =
-        stdout(&output(&mut perfsage(&world.path("cache")).arg("journal").arg("--state-dir").arg(world.state())));
+    let shown = stdout(&world.show_journal());
     assert!(
         shown.contains("proposer.step-1") && shown.contains("apply finished") && shown.contains("skipped"),
         "{shown}"
@@ -443,7 +447,7 @@ fn sigkill_mid_apply_leaves_started_as_the_last_record() {
     let journal = world.journal();
     assert_eq!(events(&journal), ["proposer.step-0 started apply"]);
     assert_eq!(journal[0]["params"]["note"], "in flight");
-    let shown = output(&mut perfsage(&world.path("cache")).arg("journal").arg("--state-dir").arg(world.state()));
+    let shown = world.show_journal();
     assert_eq!(shown.status.code(), Some(0));
     assert!(stdout(&shown).contains("apply started"));
     eventually("the hook to die", || process_is_gone(hook_pid as u32));

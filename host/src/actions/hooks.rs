@@ -56,6 +56,10 @@ pub struct HookBinding {
     /// Whether the script honours `PERFSAGE_DRY_RUN=1` (prints what it would do, changes nothing).
     #[serde(default)]
     pub dry_run: bool,
+    /// How long a change takes to show before verification re-collects (a
+    /// queue to drain, a cache to warm).
+    #[serde(default)]
+    pub settle_ms: u64,
     /// Run after a successful apply: exit 0 means the change is in place.
     #[serde(default)]
     pub verify: Option<Vec<String>>,
@@ -99,6 +103,9 @@ impl HookBinding {
         }
         if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
             return Err(format!("hooks.{name}.timeout_ms must be 1..={MAX_TIMEOUT_MS}"));
+        }
+        if self.settle_ms > MAX_TIMEOUT_MS {
+            return Err(format!("hooks.{name}.settle_ms must be 0..={MAX_TIMEOUT_MS}"));
         }
         for (key, value) in &self.env {
             if !is_safe_env_key(key) || key.starts_with(PARAM_PREFIX) || RESERVED_ENV.contains(&key.as_str()) {
@@ -199,6 +206,7 @@ mod tests {
             command: command.iter().map(|s| s.to_string()).collect(),
             timeout_ms: 1000,
             dry_run: true,
+            settle_ms: 0,
             verify: None,
             rollback: Some(vec!["hooks/undo.sh".into(), "--all".into()]),
             env: BTreeMap::new(),

@@ -64,6 +64,9 @@ pub struct HookCommands {
     pub apply: Invocation,
     /// Whether the hook honours `PERFSAGE_DRY_RUN=1`.
     pub dry_run: bool,
+    /// Wait this long after the hook before verification re-collects.
+    #[serde(rename = "settle_ms", serialize_with = "super::runner::serialize_millis")]
+    pub settle: std::time::Duration,
     pub verify: Option<Vec<String>>,
     pub rollback: Option<Vec<String>>,
 }
@@ -115,6 +118,7 @@ pub fn plan(findings: &[RankedFinding], hooks: &HookSet, state_dir: &Path) -> Ve
                             Ok(env) => How::Hook(HookCommands {
                                 apply: Invocation { argv: binding.command.clone(), env, timeout: binding.timeout() },
                                 dry_run: binding.dry_run,
+                                settle: std::time::Duration::from_millis(binding.settle_ms),
                                 verify: binding.verify.clone(),
                                 rollback: binding.rollback.clone(),
                             }),
@@ -222,6 +226,7 @@ mod tests {
             command: vec!["/opt/hooks/fix.sh".into(), "--now".into()],
             timeout_ms: 1500,
             dry_run: true,
+            settle_ms: 0,
             verify: None,
             rollback: Some(vec!["/opt/hooks/undo.sh".into()]),
             env: BTreeMap::from([("PERFSAGE_ALLOWED_ROOTS".into(), "/srv".into())]),
@@ -255,7 +260,9 @@ mod tests {
     #[test]
     fn unbound_absent_or_unsafe_hooks_become_manual_steps_with_a_reason() {
         let long = "v".repeat(MAX_VALUE_BYTES + 1);
-        let cases: Vec<(Option<&str>, Vec<(&str, &str)>, &str)> = vec![
+        // (hook, params, expected reason)
+        type Case<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+        let cases: Vec<Case> = vec![
             (None, vec![], "no hook"),
             (Some("rm -rf /"), vec![], "hook `rm -rf /` is not bound"),
             (Some("fix"), vec![("A;B", "1")], "parameter key \"A;B\" is not"),

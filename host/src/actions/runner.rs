@@ -30,11 +30,12 @@ pub struct Invocation {
     pub argv: Vec<String>,
     /// The whole environment of the process.
     pub env: BTreeMap<String, String>,
-    #[serde(rename = "timeout_ms", serialize_with = "as_millis")]
+    #[serde(rename = "timeout_ms", serialize_with = "serialize_millis")]
     pub timeout: Duration,
 }
 
-fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+/// Serialize a duration as whole milliseconds.
+pub(crate) fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 

@@ -24,6 +24,7 @@ use crate::actions::runner::{self, Ending, Outcome};
 use crate::actions::{default_state_dir, plan as planner};
 use crate::check::{CheckResult, PluginStatus};
 use crate::model::Snapshot;
+use crate::reports::evidence_line;
 use crate::rulepack::RulePack;
 use crate::snapshot;
 
@@ -168,8 +169,13 @@ fn render_plan(planned: &[PlannedStep]) -> String {
                     out.push_str(&format!("     {key}={}\n", value.escape_debug()));
                 }
                 out.push_str(&format!(
-                    "   timeout {} ms; verify: {}; rollback: {}\n",
+                    "   timeout {} ms; verify{}: {}; rollback: {}\n",
                     commands.apply.timeout.as_millis(),
+                    if commands.settle.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" after {} ms", commands.settle.as_millis())
+                    },
                     commands
                         .verify
                         .as_ref()
@@ -282,6 +288,9 @@ fn verify(session: &Session, input: &ActionInputArgs, step: &Step) -> (Verdict, 
     if !session.live {
         return (Verdict::Skipped, "the plan came from a snapshot: verification needs a live run".into());
     }
+    if let Some(commands) = step.commands() {
+        std::thread::sleep(commands.settle);
+    }
     let collected = match collect(&input.collect, &session.pack) {
         Ok(collected) => collected,
         Err(failure) => return (Verdict::Skipped, format!("cannot re-collect this machine: {:#}", failure.error)),
@@ -290,11 +299,7 @@ fn verify(session: &Session, input: &ActionInputArgs, step: &Step) -> (Verdict, 
     let still = result.findings.iter().find(|f| f.target == step.target && step.raised_by.contains(&f.rule));
     match still {
         Some(finding) => {
-            let evidence: Vec<String> = finding
-                .evidence
-                .iter()
-                .map(|e| format!("{} {} (threshold {})", e.metric, e.observed, e.threshold))
-                .collect();
+            let evidence: Vec<String> = finding.evidence.iter().map(evidence_line).collect();
             (
                 Verdict::StillPresent,
                 format!("{} still reports {}: {}", finding.rule, finding.target, evidence.join("; ")),
