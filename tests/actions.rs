@@ -799,3 +799,93 @@ fn the_default_pack_binds_every_hook_the_builtin_plugins_name() {
         assert!(step["dry_run_output"].is_object(), "{hook} was called in dry-run mode");
     }
 }
+
+#[test]
+fn a_failing_verify_command_triggers_the_rollback() {
+    let mut world = World::new();
+    let fix = world.script("fix.sh", "echo fixed");
+    let check = world.script("check.sh", "echo 'still wrong' >&2; exit 1");
+    let undo = world.script("undo.sh", "echo undone > \"$(dirname \"$0\")/../undone\"");
+    let extra = table(&[
+        ("verify", toml::Value::Array(vec![check.into()])),
+        ("rollback", toml::Value::Array(vec![undo.into()])),
+    ]);
+    world.bind("fix", &[&fix], 5000, extra);
+    world.propose("fix", &[]);
+    let out = output(world.offline("apply").args(["--top", "1", "--yes", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(3));
+    let result = &json(&out)["results"][0];
+    assert_eq!(result["verdict"], "verify-failed");
+    assert!(result["detail"].as_str().unwrap().contains("still wrong"));
+    assert_eq!(std::fs::read_to_string(world.path("undone")).unwrap(), "undone\n");
+    let phases: Vec<String> = events(&world.journal());
+    assert_eq!(
+        phases,
+        [
+            "proposer.step-0 started apply",
+            "proposer.step-0 finished apply",
+            "proposer.step-0 started verify",
+            "proposer.step-0 finished verify",
+            "proposer.step-0 verified",
+            "proposer.step-0 started rollback",
+            "proposer.step-0 finished rollback",
+        ]
+    );
+}
+
+#[test]
+fn an_unwritable_journal_stops_apply_before_any_hook_runs() {
+    let mut world = World::new();
+    let marker = world.path("ran");
+    let hook = world.script("touch.sh", &format!("touch '{}'", marker.display()));
+    world.bind("touch", &[&hook], 5000, toml::Table::new());
+    world.propose("touch", &[]);
+    std::fs::create_dir_all(world.state().join("journal.jsonl")).unwrap();
+    let out = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("cannot open the journal"), "{}", stderr(&out));
+    assert!(!marker.exists(), "nothing runs unless it can be journaled");
+}
+
+#[test]
+fn a_torn_journal_line_is_reported_and_the_rest_still_shown() {
+    let mut world = World::new();
+    let hook = world.script("ok.sh", "true");
+    world.bind("ok", &[&hook], 5000, toml::Table::new());
+    world.propose("ok", &[]);
+    assert_eq!(output(world.offline("apply").args(["--top", "1", "--yes"])).status.code(), Some(0));
+    let mut file = std::fs::OpenOptions::new().append(true).open(world.state().join("journal.jsonl")).unwrap();
+    std::io::Write::write_all(&mut file, b"{\"at\":\"2026-").unwrap();
+    let shown = world.show_journal();
+    assert_eq!(shown.status.code(), Some(3));
+    assert!(stderr(&shown).contains("journal line 4 is unreadable"), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("apply finished"));
+}
+
+#[test]
+fn bad_hook_bindings_are_rule_pack_errors() {
+    let cases: [(&str, toml::Table, &str); 4] = [
+        ("x", table(&[("command", toml::Value::Array(vec![]))]), "hooks.x.command must name a program"),
+        ("x", table(&[("command", toml::Value::Array(vec!["a".into()])), ("timeout_ms", 0.into())]), "timeout_ms"),
+        (
+            "x",
+            table(&[
+                ("command", toml::Value::Array(vec!["a".into()])),
+                ("env", env_table(&[("PERFSAGE_PARAM_DIR", "/")])),
+            ]),
+            "`PERFSAGE_PARAM_DIR` is not allowed",
+        ),
+        (
+            "x",
+            table(&[("command", toml::Value::Array(vec!["a".into()])), ("shell", true.into())]),
+            "unknown field `shell`",
+        ),
+    ];
+    for (name, binding, message) in cases {
+        let mut world = World::new();
+        world.hooks.insert(name.into(), binding.into());
+        let out = output(&mut world.offline("plan"));
+        assert_eq!(out.status.code(), Some(2), "{message}");
+        assert!(stderr(&out).contains(message), "expected {message:?} in {}", stderr(&out));
+    }
+}
