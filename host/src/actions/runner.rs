@@ -148,12 +148,21 @@ pub fn run(invocation: &Invocation) -> Outcome {
     drop(sender);
 
     let group = child.id() as libc::pid_t;
-    let deadline = started + invocation.timeout;
-    let timed_out = !wait_for_exit(group, deadline);
+    // A thread blocks until the hook exits without reaping it, so the group
+    // (with the hook as a zombie in it) outlives the kill below.
+    let (exited, exit_seen) = mpsc::channel();
+    std::thread::spawn(move || {
+        wait_for_exit(group);
+        let _ = exited.send(());
+    });
+    let timed_out = exit_seen.recv_timeout(invocation.timeout).is_err();
     // The group still exists (at least the unreaped leader is in it), so its id
     // cannot have been reused: kill stragglers, or everyone at a timeout.
     // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
     unsafe { libc::kill(-group, libc::SIGKILL) };
+    if timed_out {
+        let _ = exit_seen.recv();
+    }
     let status = child.wait();
     let duration = started.elapsed();
 
@@ -180,24 +189,16 @@ pub fn run(invocation: &Invocation) -> Outcome {
     Outcome { ending, stdout, stderr, duration }
 }
 
-/// Wait until process `pid` (our child) exits, without reaping it; false at the deadline.
-fn wait_for_exit(pid: libc::pid_t, deadline: Instant) -> bool {
+/// Block until process `pid` (our child) has exited, without reaping it.
+fn wait_for_exit(pid: libc::pid_t) {
     loop {
         // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: waitid writes into `info`, which lives for the call; WNOWAIT leaves the child unreaped.
-        let found = unsafe {
-            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
-        };
-        // SAFETY: si_pid is set by a successful waitid (0 when no child changed state).
-        if found != 0 || unsafe { info.si_pid() } != 0 {
-            return true;
+        let result = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if result == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
     }
 }
 
