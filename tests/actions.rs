@@ -889,3 +889,42 @@ fn bad_hook_bindings_are_rule_pack_errors() {
         assert!(stderr(&out).contains(message), "expected {message:?} in {}", stderr(&out));
     }
 }
+
+/// Run `command` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_a_terminal(command: &Command, answer: &str) -> std::process::Output {
+    use std::io::Write;
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(command.get_program()).chain(command.get_args()).map(quote).collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            script.env(key, value);
+        }
+    }
+    let mut child = script.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    eprintln!("--- terminal\n{}", String::from_utf8_lossy(&out.stdout));
+    out
+}
+
+#[test]
+fn on_a_terminal_apply_asks_and_runs_only_after_yes() {
+    let mut world = World::new();
+    let marker = world.path("ran");
+    let hook = world.script("touch.sh", &format!("touch '{}'", marker.display()));
+    world.bind("touch", &[&hook], 5000, toml::Table::new());
+    world.propose("touch", &[]);
+
+    let refused = on_a_terminal(&world.offline("apply").args(["--top", "1"]), "n\n");
+    assert_eq!(refused.status.code(), Some(2));
+    let screen = String::from_utf8_lossy(&refused.stdout).into_owned();
+    assert!(screen.contains("Apply these 1 actions? [y/N]"), "{screen}");
+    assert!(screen.contains(&world.path("hooks/touch.sh").display().to_string()), "the prompt shows the argv");
+    assert!(!marker.exists() && world.journal().is_empty());
+
+    let accepted = on_a_terminal(&world.offline("apply").args(["--top", "1"]), "y\n");
+    assert_eq!(accepted.status.code(), Some(0));
+    assert!(marker.exists());
+}
