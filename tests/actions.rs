@@ -917,14 +917,14 @@ fn on_a_terminal_apply_asks_and_runs_only_after_yes() {
     world.bind("touch", &[&hook], 5000, toml::Table::new());
     world.propose("touch", &[]);
 
-    let refused = on_a_terminal(&world.offline("apply").args(["--top", "1"]), "n\n");
+    let refused = on_a_terminal(world.offline("apply").args(["--top", "1"]), "n\n");
     assert_eq!(refused.status.code(), Some(2));
     let screen = String::from_utf8_lossy(&refused.stdout).into_owned();
     assert!(screen.contains("Apply these 1 actions? [y/N]"), "{screen}");
     assert!(screen.contains(&world.path("hooks/touch.sh").display().to_string()), "the prompt shows the argv");
     assert!(!marker.exists() && world.journal().is_empty());
 
-    let accepted = on_a_terminal(&world.offline("apply").args(["--top", "1"]), "y\n");
+    let accepted = on_a_terminal(world.offline("apply").args(["--top", "1"]), "y\n");
     assert_eq!(accepted.status.code(), Some(0));
     assert!(marker.exists());
 }
