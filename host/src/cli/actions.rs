@@ -234,11 +234,9 @@ pub fn apply(args: ApplyArgs) -> Result<Exit, Failure> {
     let selected = select(&session.steps, &args)?;
     let (runnable, manual): (Vec<&Step>, Vec<&Step>) = selected.into_iter().partition(|s| s.commands().is_some());
     for step in &manual {
-        let reason = match &step.how {
-            How::Manual { reason } => reason.as_str(),
-            How::Hook(_) => unreachable!("partitioned"),
-        };
-        eprintln!("perfsage: {} on {} is a manual step, not run: {reason}", step.action, step.target);
+        if let How::Manual { reason } = &step.how {
+            eprintln!("perfsage: {} on {} is a manual step, not run: {reason}", step.action, step.target);
+        }
     }
     if runnable.is_empty() {
         eprintln!("perfsage: nothing to apply");
