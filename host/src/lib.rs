@@ -15,8 +15,10 @@
 //! - [`cases`]: rule test cases (fixture snapshot in, expected findings out);
 //! - [`ranking`]: orders findings and actions (pure);
 //! - [`reports`]: renders the ranked result (pure);
+//! - [`actions`]: plans, dry-runs and applies actions through rule-pack hooks;
 //! - [`cli`]: the command line.
 
+pub mod actions;
 pub mod cases;
 pub mod check;
 pub mod cli;

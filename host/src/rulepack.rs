@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::actions::hooks::HookBinding;
 use crate::model::{ConfigEntry, ParamSpec, ParamValue, RuleInfo, Severity};
 use crate::plugins::Limits;
 
@@ -28,6 +29,13 @@ pub struct RulePack {
     pub collect: CollectSettings,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// Hook name to what runs it (see `crate::actions::hooks`).
+    #[serde(default)]
+    pub hooks: BTreeMap<String, HookBinding>,
+    /// The pack file's directory, against which relative hook commands
+    /// resolve; `None` for the built-in pack.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,7 +144,10 @@ impl RulePack {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| RulePackError::Read { path: path.into(), source })?;
-                Self::parse(&text, &path.display().to_string())
+                let mut pack = Self::parse(&text, &path.display().to_string())?;
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                pack.dir = Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()));
+                Ok(pack)
             }
         }
     }
@@ -153,10 +164,13 @@ impl RulePack {
                 "collect.window_ms must be 10..=600000",
             ),
         ];
-        match checks.iter().find(|(ok, _)| !ok) {
-            Some((_, message)) => Err(RulePackError::Invalid((*message).into())),
-            None => Ok(()),
+        if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(RulePackError::Invalid((*message).into()));
         }
+        for (name, binding) in &self.hooks {
+            binding.validate(name).map_err(RulePackError::Invalid)?;
+        }
+        Ok(())
     }
 
     /// The sandbox limits this pack sets.

@@ -1,6 +1,7 @@
 //! The command line: argument parsing, the flow of each command, exit codes,
 //! and friendly errors with their cause chain. The only module that prints.
 
+mod actions;
 mod commands;
 
 use std::path::PathBuf;
@@ -24,7 +25,13 @@ Examples:
   perfsage run --format json --fail-on high
   perfsage snapshot -o web1.json            save what was collected ...
   perfsage check web1.json                  ... and check it anywhere, any number of times
-  perfsage plugin list --params             every rule and its parameters";
+  perfsage plugin list --params             every rule and its parameters
+  perfsage plan                             what each action would run, with the hooks' dry runs
+  perfsage apply --action memory.lower-swappiness --yes
+  perfsage journal                          what apply did, when, and how it ended
+
+apply exits 2 when it has no consent (no --yes, not on a terminal) and 3 when a hook
+or its verification failed.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +63,14 @@ enum Command {
     /// Inspect rule plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Show what each ranked action would run (hook, argv, environment) and the
+    /// hook's own dry run. Changes nothing.
+    Plan(PlanArgs),
+    /// Run the hooks of selected actions (with consent), journal them, verify
+    /// that the finding cleared, and roll back when it did not.
+    Apply(ApplyArgs),
+    /// Show the journal of applied actions.
+    Journal(JournalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +119,73 @@ struct PluginListArgs {
     /// Also list each plugin's parameters with defaults, units and ranges.
     #[arg(long)]
     params: bool,
+}
+
+/// What `plan` and `apply` work from: this machine (like `run`) or a saved snapshot (like `check`).
+#[derive(Debug, Args)]
+struct ActionInputArgs {
+    /// Plan from a saved snapshot instead of collecting this machine. `apply`
+    /// then cannot verify honestly and reports verification as skipped.
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    collect: CollectArgs,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+struct StateArgs {
+    /// Where the journal, the apply lock and the hooks' saved state live
+    /// [default: $XDG_STATE_HOME/perfsage].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    input: ActionInputArgs,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    input: ActionInputArgs,
+    /// Apply the action with this id (as `plan` lists it) on every target it
+    /// was proposed for; repeatable.
+    #[arg(long = "action", value_name = "ID", required_unless_present = "top", conflicts_with = "top")]
+    actions: Vec<String>,
+    /// Apply the N best-ranked actions that have a hook.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    top: Option<u32>,
+    /// Consent without a prompt (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Go on with the next action after one fails (default: stop).
+    #[arg(long)]
+    keep_going: bool,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
+
+#[derive(Debug, Args)]
+struct JournalArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
+
+/// Output of `plan`, `apply` and `journal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ActionFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +295,9 @@ pub fn main() -> ExitCode {
         Command::Snapshot(args) => commands::snapshot(args),
         Command::Check(args) => commands::check(args),
         Command::Plugin(PluginCommand::List(args)) => commands::plugin_list(args),
+        Command::Plan(args) => actions::plan(args),
+        Command::Apply(args) => actions::apply(args),
+        Command::Journal(args) => actions::journal(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -127,7 +127,7 @@ fn number(value: f64) -> String {
 }
 
 /// One line of evidence: `load1 per core 3.20 (threshold 1)`.
-fn evidence_line(e: &Evidence) -> String {
+pub(crate) fn evidence_line(e: &Evidence) -> String {
     let unit = if e.unit.is_empty() { String::new() } else { format!(" {}", e.unit) };
     format!("{} {}{unit} (threshold {}{unit})", e.metric, number(e.observed), number(e.threshold))
 }

@@ -1,0 +1,64 @@
+#!/bin/sh
+# perfsage hook: change a process's niceness, remembering the old one so a
+# rollback restores it.
+#
+# Parameters (from the plugin, as data): PERFSAGE_PARAM_PID, PERFSAGE_PARAM_NICE
+# (-20..19). From perfsage: PERFSAGE_PHASE, PERFSAGE_DRY_RUN, PERFSAGE_STATE_DIR.
+# The saved value is keyed by pid and start time, so a reused pid is never
+# "restored" to another process's niceness.
+set -eu
+
+fail() { printf 'renice-process: %s\n' "$*" >&2; exit 2; }
+
+pid=${PERFSAGE_PARAM_PID:-}
+nice=${PERFSAGE_PARAM_NICE:-}
+dry_run=${PERFSAGE_DRY_RUN:-0}
+state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
+
+case $pid in
+'' | *[!0-9]* | 0*) fail "pid must be a positive whole number, not '$pid'" ;;
+esac
+[ "${#pid}" -le 10 ] || fail "pid $pid is too long"
+case $nice in
+-*) magnitude=${nice#-} ;;
+*) magnitude=$nice ;;
+esac
+case $magnitude in
+'' | *[!0-9]*) fail "nice must be a whole number in -20..19, not '$nice'" ;;
+esac
+[ "${#magnitude}" -le 2 ] && [ "$nice" -ge -20 ] && [ "$nice" -le 19 ] || fail "nice must be in -20..19, not $nice"
+
+stat_line=$(cat "/proc/$pid/stat" 2>/dev/null) || fail "no process $pid"
+# Fields after "pid (comm) ": state is the 1st, nice the 17th, start time the 20th.
+set -- ${stat_line##*) }
+current=${17}
+started=${20}
+saved=$state/$pid.$started.nice
+
+case ${PERFSAGE_PHASE:-apply} in
+apply)
+    if [ "$dry_run" = 1 ]; then
+        printf 'would renice process %s from %s to %s (the old value is kept in %s)\n' "$pid" "$current" "$nice" "$saved"
+        exit 0
+    fi
+    [ -f "$saved" ] || printf '%s\n' "$current" >"$saved"
+    renice "$nice" -p "$pid" >/dev/null || fail "renice $nice -p $pid failed"
+    printf 'reniced process %s: %s -> %s\n' "$pid" "$current" "$nice"
+    ;;
+verify)
+    [ "$current" = "$nice" ] || fail "process $pid has nice $current, expected $nice"
+    printf 'process %s has nice %s\n' "$pid" "$current"
+    ;;
+rollback)
+    [ -f "$saved" ] || fail "no saved niceness for process $pid: nothing to roll back"
+    old=$(cat "$saved")
+    if [ "$dry_run" = 1 ]; then
+        printf 'would renice process %s back from %s to %s\n' "$pid" "$current" "$old"
+        exit 0
+    fi
+    renice "$old" -p "$pid" >/dev/null || fail "renice $old -p $pid failed"
+    rm -f "$saved"
+    printf 'reniced process %s back: %s -> %s\n' "$pid" "$current" "$old"
+    ;;
+*) fail "unknown phase ${PERFSAGE_PHASE}" ;;
+esac

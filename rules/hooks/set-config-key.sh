@@ -1,0 +1,108 @@
+#!/bin/sh
+# perfsage hook: set `key = value` in a configuration file (postgresql.conf,
+# sysctl.conf, my.cnf style), with a backup so a rollback restores the file.
+#
+# Parameters (from the plugin, as data): PERFSAGE_PARAM_FILE, PERFSAGE_PARAM_KEY,
+# PERFSAGE_PARAM_VALUE. From the rule pack: PERFSAGE_ALLOWED_FILES, the
+# colon-separated files this hook may edit (none by default). From perfsage:
+# PERFSAGE_PHASE, PERFSAGE_DRY_RUN (1: print the diff), PERFSAGE_STATE_DIR.
+#
+# The first active `key = value` (or `key=value`) line is replaced; without
+# one, the setting is appended. The value is read by awk from the environment
+# (ENVIRON), so no character in it is ever interpreted.
+set -eu
+
+fail() { printf 'set-config-key: %s\n' "$*" >&2; exit 2; }
+
+file=${PERFSAGE_PARAM_FILE:-}
+key=${PERFSAGE_PARAM_KEY:-}
+value=${PERFSAGE_PARAM_VALUE-}
+allowed=${PERFSAGE_ALLOWED_FILES:-}
+dry_run=${PERFSAGE_DRY_RUN:-0}
+state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
+
+case $key in
+'' | [!A-Za-z_]* | *[!A-Za-z0-9._-]*) fail "refusing key '$key': letters, digits, . _ - only" ;;
+esac
+case $value in *'
+'*) fail "refusing a value that spans lines" ;; esac
+[ -f "$file" ] || fail "no such file: $file"
+real=$(realpath -e -- "$file")
+permitted=no
+old_ifs=$IFS
+IFS=:
+for entry in $allowed; do
+    if [ -n "$entry" ] && [ "$(realpath -e -- "$entry" 2>/dev/null || true)" = "$real" ]; then permitted=yes; fi
+done
+IFS=$old_ifs
+[ "$permitted" = yes ] || fail "$real is not in this hook's allowed files (PERFSAGE_ALLOWED_FILES in the rule pack)"
+
+backup=$state/$(printf '%s' "$real" | sha256sum | cut -c1-32).bak
+
+# The file with the setting changed, on stdout.
+rewrite() {
+    KEY=$key awk '
+        BEGIN { key = ENVIRON["KEY"]; value = ENVIRON["PERFSAGE_PARAM_VALUE"]; done = 0 }
+        !done {
+            line = $0
+            sub(/^[ \t]+/, "", line)
+            if (index(line, key) == 1) {
+                rest = substr(line, length(key) + 1)
+                if (rest ~ /^[ \t]*=/) { print key " = " value; done = 1; next }
+            }
+        }
+        { print }
+        END { if (!done) print key " = " value }
+    ' "$real"
+}
+
+# The current value of the key, if set.
+current_value() {
+    KEY=$key awk '
+        BEGIN { key = ENVIRON["KEY"] }
+        {
+            line = $0
+            sub(/^[ \t]+/, "", line)
+            if (index(line, key) == 1) {
+                rest = substr(line, length(key) + 1)
+                if (rest ~ /^[ \t]*=/) { sub(/^[ \t]*=[ \t]*/, "", rest); print rest; exit }
+            }
+        }
+    ' "$real"
+}
+
+case ${PERFSAGE_PHASE:-apply} in
+apply)
+    if [ "$dry_run" = 1 ]; then
+        printf 'would set %s in %s (backup to %s):\n' "$key" "$real" "$backup"
+        rewrite | diff -u --label "$real" --label "$real (new)" "$real" - || true
+        exit 0
+    fi
+    [ -f "$backup" ] || cp -p -- "$real" "$backup"
+    tmp=$(mktemp "$real.perfsage.XXXXXX")
+    trap 'rm -f "$tmp"' EXIT
+    rewrite >"$tmp"
+    chmod --reference="$real" "$tmp"
+    chown --reference="$real" "$tmp" 2>/dev/null || true
+    mv -f -- "$tmp" "$real"
+    trap - EXIT
+    printf 'set %s = %s in %s (backup in %s)\n' "$key" "$value" "$real" "$backup"
+    ;;
+verify)
+    now=$(current_value)
+    [ "$now" = "$value" ] || fail "$key is '$now' in $real, expected '$value'"
+    printf '%s = %s in %s\n' "$key" "$now" "$real"
+    ;;
+rollback)
+    [ -f "$backup" ] || fail "no backup of $real in $backup: nothing to roll back"
+    if [ "$dry_run" = 1 ]; then
+        printf 'would restore %s from %s:\n' "$real" "$backup"
+        diff -u "$real" "$backup" || true
+        exit 0
+    fi
+    cp -p -- "$backup" "$real"
+    rm -f "$backup"
+    printf 'restored %s from its backup\n' "$real"
+    ;;
+*) fail "unknown phase ${PERFSAGE_PHASE}" ;;
+esac

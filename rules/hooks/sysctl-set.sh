@@ -1,0 +1,64 @@
+#!/bin/sh
+# perfsage hook: set a kernel parameter (sysctl), remembering the old value so
+# a rollback restores it.
+#
+# Parameters (from the plugin, as data): PERFSAGE_PARAM_KEY (e.g. vm.swappiness),
+# PERFSAGE_PARAM_VALUE (e.g. 10).
+# From perfsage: PERFSAGE_PHASE (apply | verify | rollback), PERFSAGE_DRY_RUN (1:
+# print the change, make none), PERFSAGE_STATE_DIR (where the old value is kept).
+# From the rule pack: PERFSAGE_SYSCTL_ROOT (default /proc/sys).
+set -eu
+
+fail() { printf 'sysctl-set: %s\n' "$*" >&2; exit 2; }
+
+key=${PERFSAGE_PARAM_KEY:-}
+value=${PERFSAGE_PARAM_VALUE:-}
+root=${PERFSAGE_SYSCTL_ROOT:-/proc/sys}
+dry_run=${PERFSAGE_DRY_RUN:-0}
+state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
+
+# A dotted name of letters, digits, `_` and `-`: no slash, no `..`, nothing to escape.
+case $key in
+'' | .* | *. | *..* | *[!A-Za-z0-9._-]*) fail "refusing key '$key': expected a dotted name like vm.swappiness" ;;
+esac
+# Numbers, words and the space-separated lists some parameters take (tcp_rmem).
+case $value in
+'' | *[!A-Za-z0-9\ ._:,-]*) fail "refusing value '$value' for $key: only letters, digits, spaces and . _ : , -" ;;
+esac
+
+path=$root/$(printf '%s' "$key" | tr . /)
+[ -f "$path" ] || fail "no such kernel parameter: $key ($path)"
+saved=$state/$key.old
+current=$(tr -s ' \t' '  ' <"$path")
+
+case ${PERFSAGE_PHASE:-apply} in
+apply)
+    if [ "$dry_run" = 1 ]; then
+        printf 'would set %s: %s -> %s (write %s; the old value is kept in %s for rollback)\n' \
+            "$key" "$current" "$value" "$path" "$saved"
+        [ -w "$path" ] || printf 'warning: %s is not writable here: applying would fail\n' "$path"
+        exit 0
+    fi
+    # Keep the value from before the first apply, so a rollback restores the original.
+    [ -f "$saved" ] || printf '%s\n' "$current" >"$saved"
+    printf '%s\n' "$value" >"$path" || fail "cannot write $path"
+    printf 'set %s: %s -> %s (old value kept in %s)\n' "$key" "$current" "$value" "$saved"
+    ;;
+verify)
+    wanted=$(printf '%s' "$value" | tr -s ' \t' '  ')
+    [ "$current" = "$wanted" ] || fail "$key is '$current', expected '$wanted'"
+    printf '%s = %s\n' "$key" "$current"
+    ;;
+rollback)
+    [ -f "$saved" ] || fail "no saved value for $key in $saved: nothing to roll back"
+    old=$(cat "$saved")
+    if [ "$dry_run" = 1 ]; then
+        printf 'would restore %s: %s -> %s\n' "$key" "$current" "$old"
+        exit 0
+    fi
+    printf '%s\n' "$old" >"$path" || fail "cannot write $path"
+    rm -f "$saved"
+    printf 'restored %s: %s -> %s\n' "$key" "$current" "$old"
+    ;;
+*) fail "unknown phase ${PERFSAGE_PHASE}" ;;
+esac
