@@ -15,8 +15,10 @@
 //! - [`cases`]: rule test cases (fixture snapshot in, expected findings out);
 //! - [`ranking`]: orders findings and actions (pure);
 //! - [`reports`]: renders the ranked result (pure);
+//! - [`audits`]: audits with history (SQLite), diffs, exports and a service mode;
 //! - [`cli`]: the command line.
 
+pub mod audits;
 pub mod cases;
 pub mod check;
 pub mod cli;

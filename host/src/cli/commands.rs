@@ -120,7 +120,7 @@ fn param_value(value: &ParamValue) -> String {
 }
 
 /// The loaded plugins of one command, with their plans from the rule pack.
-struct Plugins {
+pub(super) struct Plugins {
     runtime: Runtime,
     loaded: Vec<LoadedPlugin>,
     failed: Vec<LoadFailure>,
@@ -128,7 +128,7 @@ struct Plugins {
 }
 
 impl Plugins {
-    fn load(args: &PluginArgs, pack: &RulePack) -> Result<Self, Failure> {
+    pub(super) fn load(args: &PluginArgs, pack: &RulePack) -> Result<Self, Failure> {
         let mut sources = if args.no_builtin { Vec::new() } else { builtin_plugins() };
         let mut failed = Vec::new();
         for path in external_plugin_paths(args)? {
@@ -155,7 +155,7 @@ impl Plugins {
         Ok(Plugins { runtime, loaded, failed, plans })
     }
 
-    fn check(&self, snapshot: &Snapshot) -> CheckResult {
+    pub(super) fn check(&self, snapshot: &Snapshot) -> CheckResult {
         let started = std::time::Instant::now();
         let result = check_snapshot(&self.runtime, &self.loaded, &self.failed, &self.plans, snapshot);
         log::info!("checked with {} plugins in {:?}", self.loaded.len(), started.elapsed());
@@ -186,12 +186,15 @@ fn external_plugin_paths(args: &PluginArgs) -> Result<Vec<PathBuf>, Failure> {
     Ok(paths)
 }
 
-fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
-    let options = CollectOptions {
+pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> CollectOptions {
+    CollectOptions {
         window: args.window.unwrap_or(std::time::Duration::from_millis(pack.collect.window_ms)),
         top_processes: pack.collect.top_processes,
-    };
-    sources::collect(&options)
+    }
+}
+
+fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
+    sources::collect(&collect_options(args, pack))
         .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting this machine failed")))
 }
 
@@ -213,7 +216,7 @@ fn report(result: CheckResult, snapshot: &Snapshot, output: &OutputArgs) -> Resu
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error worth a message.
-fn write_stdout(text: &str) -> Result<(), Failure> {
+pub(super) fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::degraded(e)),

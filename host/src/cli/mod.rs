@@ -1,6 +1,7 @@
 //! The command line: argument parsing, the flow of each command, exit codes,
 //! and friendly errors with their cause chain. The only module that prints.
 
+mod audit;
 mod commands;
 
 use std::path::PathBuf;
@@ -24,7 +25,12 @@ Examples:
   perfsage run --format json --fail-on high
   perfsage snapshot -o web1.json            save what was collected ...
   perfsage check web1.json                  ... and check it anywhere, any number of times
-  perfsage plugin list --params             every rule and its parameters";
+  perfsage plugin list --params             every rule and its parameters
+  perfsage audit --fail-on high --fail-on-new --html report.html
+                                            check, store in the history, diff with the last audit
+  perfsage audit --every 15m --keep 30d --prometheus /var/lib/node_exporter/perfsage.prom
+  perfsage history                          past audits with their findings by severity
+  perfsage report 12 --format html          any past audit, in any format";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +62,13 @@ enum Command {
     /// Inspect rule plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Collect, check, store in the history, diff with the previous audit, export;
+    /// once, or as a service with --every.
+    Audit(audit::AuditArgs),
+    /// List past audits with their findings by severity.
+    History(audit::HistoryArgs),
+    /// Show a past audit in any format.
+    Report(audit::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +226,9 @@ pub fn main() -> ExitCode {
         Command::Snapshot(args) => commands::snapshot(args),
         Command::Check(args) => commands::check(args),
         Command::Plugin(PluginCommand::List(args)) => commands::plugin_list(args),
+        Command::Audit(args) => audit::audit(args),
+        Command::History(args) => audit::history(args),
+        Command::Report(args) => audit::report(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),
