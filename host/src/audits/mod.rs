@@ -228,10 +228,14 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// Write a file whole or not at all: temp file in the same directory + rename.
+/// World-readable, like any report: node_exporter reads the Prometheus file
+/// as its own user.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), AuditError> {
+    use std::os::unix::fs::PermissionsExt;
     let write = || -> std::io::Result<()> {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
         std::io::Write::write_all(&mut file, text.as_bytes())?;
         file.as_file().sync_all()?;
         file.persist(path).map_err(|e| e.error)?;
