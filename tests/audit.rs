@@ -10,7 +10,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{fixture, json, output, perfsage, stderr, stdout, test_plugin};
@@ -51,9 +52,15 @@ impl State {
 
     /// Audits in the history by status, read with SQLite directly.
     fn statuses(&self) -> Vec<(i64, String)> {
-        let db = rusqlite::Connection::open(self.db()).unwrap();
-        let mut statement = db.prepare("SELECT id, status FROM audits ORDER BY id").unwrap();
-        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        self.try_statuses().unwrap()
+    }
+
+    /// The same, while an audit process may still be creating the file.
+    fn try_statuses(&self) -> rusqlite::Result<Vec<(i64, String)>> {
+        let db = rusqlite::Connection::open(self.db())?;
+        db.busy_timeout(Duration::from_secs(5))?;
+        let mut statement = db.prepare("SELECT id, status FROM audits ORDER BY id")?;
+        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
     }
 }
 
@@ -163,7 +170,7 @@ fn history_counts_by_severity_and_report_replays_any_audit_in_every_format() {
 #[test]
 fn a_failing_source_or_plugin_is_recorded_and_exits_three() {
     let state = State::new();
-    let missing = output(state.command(&["audit", "--target", "web", "--snapshot", "/nonexistent/snapshot.json"]));
+    let missing = output(&mut state.command(&["audit", "--target", "web", "--snapshot", "/nonexistent/snapshot.json"]));
     assert_eq!(missing.status.code(), Some(3));
     assert!(stderr(&missing).contains("cannot read snapshot /nonexistent/snapshot.json"), "{}", stderr(&missing));
 
@@ -249,7 +256,7 @@ impl Drop for Service {
 fn wait_for(state: &State, what: &str, ready: impl Fn(&[(i64, String)]) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if state.db().exists() && ready(&state.statuses()) {
+        if state.db().exists() && state.try_statuses().is_ok_and(|audits| ready(&audits)) {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -269,7 +276,7 @@ fn the_service_audits_on_schedule_and_stops_cleanly_on_sigterm() {
     wait_for(&state, "two complete audits", |audits| audits.iter().filter(|a| a.1 == "complete").count() >= 2);
 
     // Runs do not overlap, within one service or with a second audit process.
-    let second = output(state.command(&["audit", "--snapshot"]).arg(&busy));
+    let second = output(state.command(&["audit"]).arg("--snapshot").arg(&busy));
     assert_eq!(second.status.code(), Some(2));
     assert!(stderr(&second).contains("another perfsage audit holds"), "{}", stderr(&second));
 
@@ -387,47 +394,56 @@ fn the_prometheus_export_passes_promtool_check_metrics() {
     assert_eq!(mode & 0o777, 0o644, "node_exporter reads it as another user");
 }
 
-/// A stand-in proxy on 127.0.0.1 that counts the connections it gets and
-/// answers each with 502: every request the browser makes to the network
-/// arrives here. Stops with the test (bounded accept loop).
-struct CountingProxy {
+/// A stand-in proxy on 127.0.0.1 that records the first line of every
+/// request it gets and answers each with 502: every request the browser
+/// makes to the network arrives here. Stops with the test (bounded loop).
+struct RecordingProxy {
     port: u16,
-    connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl CountingProxy {
-    fn start() -> CountingProxy {
+/// Hosts Chromium itself calls (clock, component updates, sign-in) even
+/// with background networking off; anything else came from the page.
+const BROWSER_OWN: [&str; 3] = ["clients2.google.com/time/", "update.googleapis.com", "accounts.google.com:443"];
+
+impl RecordingProxy {
+    fn start() -> RecordingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (count, stopping) = (connections.clone(), stop.clone());
+        let (seen, stopping) = (requests.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(180);
             while !stopping.load(Ordering::SeqCst) && Instant::now() < deadline {
                 match listener.accept() {
                     Ok((mut stream, _)) => {
-                        count.fetch_add(1, Ordering::SeqCst);
+                        let _ = stream.set_nonblocking(false);
                         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-                        let _ = stream.read(&mut [0; 4096]);
+                        let mut head = [0; 4096];
+                        let read = stream.read(&mut head).unwrap_or(0);
+                        let line = String::from_utf8_lossy(&head[..read]).lines().next().unwrap_or("").to_string();
+                        seen.lock().unwrap().push(line);
                         let _ = stream.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
-        CountingProxy { port, connections, stop, thread: Some(thread) }
+        RecordingProxy { port, requests, stop, thread: Some(thread) }
     }
 
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+    /// Requests so far that were not the browser's own.
+    fn page_requests(&self) -> Vec<String> {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().filter(|r| !BROWSER_OWN.iter().any(|own| r.contains(own))).cloned().collect()
     }
 }
 
-impl Drop for CountingProxy {
+impl Drop for RecordingProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
@@ -438,7 +454,7 @@ impl Drop for CountingProxy {
 
 /// Headless Chromium on a local file, every network request sent to `proxy`;
 /// returns its stdout (the DOM with `--dump-dom`). Bounded: killed after 90 s.
-fn chromium(page: &Path, proxy: &CountingProxy, mode: &[&str]) -> String {
+fn chromium(page: &Path, proxy: &RecordingProxy, mode: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new("chromium")
         .args([
@@ -494,16 +510,19 @@ fn the_html_report_renders_its_charts_in_headless_chromium_and_loads_nothing() {
     }
 
     // The proxy proves its power on a page that does reference the network ...
-    let proxy = CountingProxy::start();
+    let proxy = RecordingProxy::start();
     let control = state.path().join("control.html");
     std::fs::write(&control, "<!DOCTYPE html><html><body><img src=\"http://perfsage.invalid/x.png\"></body></html>").unwrap();
     chromium(&control, &proxy, &["--dump-dom"]);
-    let baseline = proxy.connections();
-    assert!(baseline > 0, "a remote image must reach the proxy");
+    let control_requests = proxy.page_requests();
+    assert!(
+        control_requests.iter().any(|r| r.contains("perfsage.invalid/x.png")),
+        "a remote image must reach the proxy: {control_requests:?}"
+    );
 
     // ... and sees nothing from the report, which renders with its four charts.
     let dom = chromium(&html, &proxy, &["--dump-dom"]);
-    assert_eq!(proxy.connections(), baseline, "the report made network requests");
+    assert_eq!(proxy.page_requests(), control_requests, "the report made network requests");
     assert_eq!(dom.matches("<svg").count(), 4, "findings, latency, resources, trend");
     for text in ["Findings, ranked", "Endpoint latency percentiles", "Resource use", "Findings over past audits"] {
         assert!(dom.contains(text), "the DOM lacks {text:?}");
@@ -512,7 +531,7 @@ fn the_html_report_renders_its_charts_in_headless_chromium_and_loads_nothing() {
 
     let png = state.path().join("report.png");
     chromium(&html, &proxy, &[&format!("--screenshot={}", png.display())]);
-    assert_eq!(proxy.connections(), baseline);
+    assert_eq!(proxy.page_requests(), control_requests, "the report made network requests");
     let image = std::fs::read(&png).unwrap();
     assert!(image.starts_with(b"\x89PNG") && image.len() > 50_000, "a real screenshot ({} bytes)", image.len());
     if let Some(keep) = std::env::var_os("PERFSAGE_KEEP_SCREENSHOT") {
