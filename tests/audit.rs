@@ -306,7 +306,7 @@ fn sigkill_while_writing_leaves_a_history_that_opens_and_holds_every_completed_a
     let state = State::new();
     let busy = fixture(BUSY);
     let mut killed_running = 0;
-    for round in 0..5 {
+    for round in 0..8 {
         let before = state.db().exists().then(|| state.statuses().len()).unwrap_or(0);
         let service = Service::start(&state, &["--every", "1ms", "--snapshot", busy.to_str().unwrap()]);
         // Once this round has begun writing, kill it at a random moment.
@@ -319,7 +319,7 @@ fn sigkill_while_writing_leaves_a_history_that_opens_and_holds_every_completed_a
         let db = rusqlite::Connection::open(state.db()).unwrap();
         let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(check, "ok");
-        let mut rows = db.prepare("SELECT id, status, report_json FROM audits").unwrap();
+        let mut rows = db.prepare("SELECT id, status, report_json FROM audits ORDER BY id").unwrap();
         let audits: Vec<(i64, String, Option<String>)> =
             rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
         for (id, status, report) in &audits {
@@ -338,6 +338,7 @@ fn sigkill_while_writing_leaves_a_history_that_opens_and_holds_every_completed_a
                 other => panic!("audit {id}: unexpected status {other}"),
             }
         }
+        eprintln!("round {round}: {} audits, the last {:?}", audits.len(), audits.last().map(|a| &a.1));
     }
     eprintln!("{killed_running} audits were killed mid-run");
     // The next audit process marks what the killed ones left running as interrupted,
