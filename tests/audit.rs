@@ -539,3 +539,22 @@ fn the_html_report_renders_its_charts_in_headless_chromium_and_loads_nothing() {
         std::fs::copy(&png, keep).unwrap();
     }
 }
+
+#[test]
+fn the_systemd_units_pass_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = support::repo_root().join("deploy/systemd");
+    for unit in ["perfsage-audit.service", "perfsage-audit.timer"] {
+        // verify checks that ExecStart's binary exists: point it at the one under test.
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        let text = text.replace("/usr/local/bin/perfsage", env!("CARGO_BIN_EXE_perfsage"));
+        std::fs::write(dir.path().join(unit), text).unwrap();
+    }
+    let verified = Command::new("systemd-analyze")
+        .current_dir(dir.path())
+        .args(["verify", "perfsage-audit.service", "perfsage-audit.timer"])
+        .output()
+        .expect("systemd-analyze is installed (Debian's systemd; .ci/run installs it)");
+    let problems = String::from_utf8_lossy(&verified.stderr);
+    assert!(verified.status.success() && problems.trim().is_empty(), "systemd-analyze verify: {problems}");
+}
