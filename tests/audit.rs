@@ -42,7 +42,8 @@ impl State {
 
     /// `perfsage audit --snapshot <fixture> --format json <extra>`: (exit code, JSON).
     fn audit(&self, snapshot: &str, extra: &[&str]) -> (i32, serde_json::Value) {
-        let out = output(self.command(&["audit", "--format", "json"]).arg("--snapshot").arg(fixture(snapshot)).args(extra));
+        let out =
+            output(self.command(&["audit", "--format", "json"]).arg("--snapshot").arg(fixture(snapshot)).args(extra));
         (out.status.code().unwrap(), json(&out))
     }
 
@@ -114,7 +115,10 @@ fn audits_over_differing_fixtures_give_new_resolved_persisting_and_exit_codes() 
         ["disk/fills-soon @ disk /var", "disk/space-used @ disk /var", "disk/space-used @ disk /var/lib/postgresql"]
     );
     for p in disk["diff"]["persisting"].as_array().unwrap() {
-        assert_eq!(p["score_change"].as_f64().unwrap(), p["score"].as_f64().unwrap() - p["score_before"].as_f64().unwrap());
+        assert_eq!(
+            p["score_change"].as_f64().unwrap(),
+            p["score"].as_f64().unwrap() - p["score_before"].as_f64().unwrap()
+        );
     }
 
     // The same audit with --fail-on high fails: old findings count without --fail-on-new.
@@ -160,7 +164,11 @@ fn history_counts_by_severity_and_report_replays_any_audit_in_every_format() {
     let html = stdout(&output(&mut state.command(&["report", &id, "--format", "html"])));
     assert!(html.starts_with("<!DOCTYPE html>") && html.matches("<svg").count() == 4, "4 charts");
     let prom = stdout(&output(&mut state.command(&["report", &id, "--format", "prometheus"])));
-    assert!(prom.contains(r#"perfsage_audit_findings{host="crm-web-1",rule="cpu/saturation",severity="high",target="cpu"} 1"#));
+    assert!(
+        prom.contains(
+            r#"perfsage_audit_findings{host="crm-web-1",rule="cpu/saturation",severity="high",target="cpu"} 1"#
+        )
+    );
 
     let missing = output(&mut state.command(&["report", "999"]));
     assert_eq!(missing.status.code(), Some(2));
@@ -271,7 +279,16 @@ fn the_service_audits_on_schedule_and_stops_cleanly_on_sigterm() {
     let busy = fixture(BUSY);
     let service = Service::start(
         &state,
-        &["--every", "1s", "--jitter", "10ms", "--snapshot", busy.to_str().unwrap(), "--prometheus", prom.to_str().unwrap()],
+        &[
+            "--every",
+            "1s",
+            "--jitter",
+            "10ms",
+            "--snapshot",
+            busy.to_str().unwrap(),
+            "--prometheus",
+            prom.to_str().unwrap(),
+        ],
     );
     wait_for(&state, "two complete audits", |audits| audits.iter().filter(|a| a.1 == "complete").count() >= 2);
 
@@ -293,7 +310,8 @@ fn the_service_audits_on_schedule_and_stops_cleanly_on_sigterm() {
 fn the_service_records_a_failing_source_and_the_next_audit_still_runs() {
     let state = State::new();
     let snapshot = state.path().join("later.json");
-    let service = Service::start(&state, &["--every", "200ms", "--target", "web", "--snapshot", snapshot.to_str().unwrap()]);
+    let service =
+        Service::start(&state, &["--every", "200ms", "--target", "web", "--snapshot", snapshot.to_str().unwrap()]);
     wait_for(&state, "two failed audits", |audits| audits.iter().filter(|a| a.1 == "failed").count() >= 2);
     std::fs::copy(fixture(IDLE), &snapshot).unwrap();
     wait_for(&state, "a complete audit after the failures", |audits| audits.last().is_some_and(|a| a.1 == "complete"));
@@ -307,7 +325,7 @@ fn sigkill_while_writing_leaves_a_history_that_opens_and_holds_every_completed_a
     let busy = fixture(BUSY);
     let mut killed_running = 0;
     for round in 0..8 {
-        let before = state.db().exists().then(|| state.statuses().len()).unwrap_or(0);
+        let before = if state.db().exists() { state.statuses().len() } else { 0 };
         let service = Service::start(&state, &["--every", "1ms", "--snapshot", busy.to_str().unwrap()]);
         // Once this round has begun writing, kill it at a random moment.
         wait_for(&state, "this round's first audit", |audits| audits.len() > before);
@@ -428,7 +446,8 @@ impl RecordingProxy {
                         let read = stream.read(&mut head).unwrap_or(0);
                         let line = String::from_utf8_lossy(&head[..read]).lines().next().unwrap_or("").to_string();
                         seen.lock().unwrap().push(line);
-                        let _ = stream.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -513,7 +532,8 @@ fn the_html_report_renders_its_charts_in_headless_chromium_and_loads_nothing() {
     // The proxy proves its power on a page that does reference the network ...
     let proxy = RecordingProxy::start();
     let control = state.path().join("control.html");
-    std::fs::write(&control, "<!DOCTYPE html><html><body><img src=\"http://perfsage.invalid/x.png\"></body></html>").unwrap();
+    std::fs::write(&control, "<!DOCTYPE html><html><body><img src=\"http://perfsage.invalid/x.png\"></body></html>")
+        .unwrap();
     chromium(&control, &proxy, &["--dump-dom"]);
     let control_requests = proxy.page_requests();
     assert!(

@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(keys(&d.resolved), [("disk/space", "disk /")]);
         assert_eq!(d.persisting.len(), 1);
         let p = &d.persisting[0];
-        assert_eq!((p.target.as_str(), p.severity_before.as_str(), p.severity.as_str()), ("disk /var", "high", "critical"));
+        assert_eq!(
+            (p.target.as_str(), p.severity_before.as_str(), p.severity.as_str()),
+            ("disk /var", "high", "critical")
+        );
         assert_eq!(p.score_change, 0.5);
     }
 

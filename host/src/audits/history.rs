@@ -303,10 +303,8 @@ impl History {
 
     /// One audit's summary.
     pub fn summary(&self, id: i64) -> Result<AuditSummary, HistoryError> {
-        let target: Option<String> = self
-            .connection
-            .query_row("SELECT target FROM audits WHERE id = ?1", [id], |row| row.get(0))
-            .optional()?;
+        let target: Option<String> =
+            self.connection.query_row("SELECT target FROM audits WHERE id = ?1", [id], |row| row.get(0)).optional()?;
         let target = target.ok_or(HistoryError::NoSuchAudit(id))?;
         let mut found = self.list(Some(&target), Some(id), 1)?;
         found.pop().ok_or(HistoryError::NoSuchAudit(id))
@@ -315,11 +313,10 @@ impl History {
     /// One audit with its report and snapshot.
     pub fn load(&self, id: i64) -> Result<StoredAudit, HistoryError> {
         let summary = self.summary(id)?;
-        let (report, snapshot): (Option<String>, Option<String>) = self.connection.query_row(
-            "SELECT report_json, snapshot_json FROM audits WHERE id = ?1",
-            [id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
+        let (report, snapshot): (Option<String>, Option<String>) =
+            self.connection.query_row("SELECT report_json, snapshot_json FROM audits WHERE id = ?1", [id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
         let (Some(report), Some(snapshot)) = (report, snapshot) else {
             return Err(HistoryError::NoReport { id, status: summary.status });
         };
@@ -333,6 +330,8 @@ impl History {
 
     /// Delete audits that started before `cutoff_ms`; returns how many.
     pub fn prune(&self, cutoff_ms: i64) -> Result<usize, HistoryError> {
-        Ok(self.connection.execute("DELETE FROM audits WHERE started_at_ms < ?1 AND status != 'running'", [cutoff_ms])?)
+        Ok(self
+            .connection
+            .execute("DELETE FROM audits WHERE started_at_ms < ?1 AND status != 'running'", [cutoff_ms])?)
     }
 }

@@ -232,8 +232,10 @@ fn bar_chart(
             .draw()?;
         plot.draw_series(bars.iter().enumerate().map(|(i, (_, value, color))| {
             let row = rows - 1 - i;
-            let mut bar =
-                Rectangle::new([(0.0, SegmentValue::Exact(row)), (*value, SegmentValue::Exact(row + 1))], color.filled());
+            let mut bar = Rectangle::new(
+                [(0.0, SegmentValue::Exact(row)), (*value, SegmentValue::Exact(row + 1))],
+                color.filled(),
+            );
             bar.set_margin(3, 3, 0, 0);
             bar
         }))?;
@@ -375,7 +377,11 @@ fn trend_chart(trend: &[AuditSummary]) -> Result<String, ChartError> {
 /// Keep chart labels to one line.
 fn shorten(text: &str) -> String {
     const MAX: usize = 44;
-    if text.chars().count() <= MAX { text.to_string() } else { format!("{}…", text.chars().take(MAX - 1).collect::<String>()) }
+    if text.chars().count() <= MAX {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(MAX - 1).collect::<String>())
+    }
 }
 
 /// UTC `2026-11-26T21:44:28Z` from milliseconds since the epoch.

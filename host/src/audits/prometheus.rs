@@ -44,7 +44,11 @@ pub fn render(view: &AuditView) -> String {
             })
             .collect()
     };
-    family("perfsage_audit_findings", "Findings of the last audit by rule, severity and target.", &labelled(&|v| v.0 as f64));
+    family(
+        "perfsage_audit_findings",
+        "Findings of the last audit by rule, severity and target.",
+        &labelled(&|v| v.0 as f64),
+    );
     family("perfsage_audit_finding_score", "Ranking score of each finding of the last audit.", &labelled(&|v| v.1));
     let by_severity: Vec<_> = Severity::ALL
         .iter()
@@ -52,15 +56,31 @@ pub fn render(view: &AuditView) -> String {
         .collect();
     family("perfsage_audit_findings_by_severity", "Findings of the last audit per severity.", &by_severity);
     let failures = view.report.plugins.iter().filter(|p| p.status == crate::check::PluginStatus::Failed).count();
-    family("perfsage_audit_plugin_failures", "Plugins that failed to load or check in the last audit.", &[(vec![], failures as f64)]);
+    family(
+        "perfsage_audit_plugin_failures",
+        "Plugins that failed to load or check in the last audit.",
+        &[(vec![], failures as f64)],
+    );
     if let Some(diff) = &view.diff {
-        family("perfsage_audit_new_findings", "Findings of the last audit absent from the one before.", &[(vec![], diff.new.len() as f64)]);
-        family("perfsage_audit_resolved_findings", "Findings of the audit before that the last audit no longer has.", &[(vec![], diff.resolved.len() as f64)]);
+        family(
+            "perfsage_audit_new_findings",
+            "Findings of the last audit absent from the one before.",
+            &[(vec![], diff.new.len() as f64)],
+        );
+        family(
+            "perfsage_audit_resolved_findings",
+            "Findings of the audit before that the last audit no longer has.",
+            &[(vec![], diff.resolved.len() as f64)],
+        );
     }
     let duration = view.summary.duration_ms.unwrap_or(0) as f64 / 1000.0;
     family("perfsage_audit_duration_seconds", "Wall-clock time the last audit took.", &[(vec![], duration)]);
     let started = view.summary.started_at_ms as f64 / 1000.0;
-    family("perfsage_audit_last_run_timestamp_seconds", "When the last audit started, in seconds since the epoch.", &[(vec![], started)]);
+    family(
+        "perfsage_audit_last_run_timestamp_seconds",
+        "When the last audit started, in seconds since the epoch.",
+        &[(vec![], started)],
+    );
     out
 }
 
