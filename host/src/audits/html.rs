@@ -76,9 +76,7 @@ pub fn render(view: &AuditView) -> Result<String, ChartError> {
         chart(&mut page, &findings_chart(&report.findings)?);
         findings_table(&mut page, &report.findings);
     }
-    if let Some(diff) = diff {
-        diff_section(&mut page, diff);
-    }
+    diff_section(&mut page, diff);
     if let Some(svg) = latency_chart(snapshot)? {
         page.push_str("<h2>Endpoint latency percentiles</h2>\n");
         chart(&mut page, &svg);

@@ -74,7 +74,7 @@ pub struct AuditView {
     pub report: Report,
     pub snapshot: Snapshot,
     /// Against the previous audit of the same target.
-    pub diff: Option<Diff>,
+    pub diff: Diff,
     /// The target's audits up to this one, newest first.
     pub trend: Vec<AuditSummary>,
 }
@@ -95,7 +95,7 @@ impl AuditView {
             summary: stored.summary,
             report: stored.report,
             snapshot: stored.snapshot,
-            diff: Some(diff),
+            diff,
         })
     }
 }
@@ -106,7 +106,7 @@ pub fn audit_json(view: &AuditView) -> String {
     #[derive(serde::Serialize)]
     struct Json<'a> {
         audit: &'a AuditSummary,
-        diff: &'a Option<Diff>,
+        diff: &'a Diff,
         report: &'a Report,
     }
     let json = Json { audit: &view.summary, diff: &view.diff, report: &view.report };

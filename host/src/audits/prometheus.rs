@@ -61,18 +61,17 @@ pub fn render(view: &AuditView) -> String {
         "Plugins that failed to load or check in the last audit.",
         &[(vec![], failures as f64)],
     );
-    if let Some(diff) = &view.diff {
-        family(
-            "perfsage_audit_new_findings",
-            "Findings of the last audit absent from the one before.",
-            &[(vec![], diff.new.len() as f64)],
-        );
-        family(
-            "perfsage_audit_resolved_findings",
-            "Findings of the audit before that the last audit no longer has.",
-            &[(vec![], diff.resolved.len() as f64)],
-        );
-    }
+    let diff = &view.diff;
+    family(
+        "perfsage_audit_new_findings",
+        "Findings of the last audit absent from the one before.",
+        &[(vec![], diff.new.len() as f64)],
+    );
+    family(
+        "perfsage_audit_resolved_findings",
+        "Findings of the audit before that the last audit no longer has.",
+        &[(vec![], diff.resolved.len() as f64)],
+    );
     let duration = view.summary.duration_ms.unwrap_or(0) as f64 / 1000.0;
     family("perfsage_audit_duration_seconds", "Wall-clock time the last audit took.", &[(vec![], duration)]);
     let started = view.summary.started_at_ms as f64 / 1000.0;

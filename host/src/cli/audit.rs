@@ -242,19 +242,18 @@ fn render(view: &AuditView, format: AuditFormat) -> Result<String, Failure> {
     };
     let mut text = view.report.render(report_format, color);
     text.push_str(&format!("\n{}\n", outcome_line_of(view)));
-    if let Some(diff) = &view.diff {
-        for f in &diff.new {
-            text.push_str(&format!("  new       {} {} ({}, score {:.3})\n", f.rule, f.target, f.severity, f.score));
-        }
-        for f in &diff.resolved {
-            text.push_str(&format!("  resolved  {} {}\n", f.rule, f.target));
-        }
-        for p in diff.persisting.iter().filter(|p| p.score_change != 0.0) {
-            text.push_str(&format!(
-                "  changed   {} {} (score {:.3} → {:.3}, {:+.3})\n",
-                p.rule, p.target, p.score_before, p.score, p.score_change
-            ));
-        }
+    let diff = &view.diff;
+    for f in &diff.new {
+        text.push_str(&format!("  new       {} {} ({}, score {:.3})\n", f.rule, f.target, f.severity, f.score));
+    }
+    for f in &diff.resolved {
+        text.push_str(&format!("  resolved  {} {}\n", f.rule, f.target));
+    }
+    for p in diff.persisting.iter().filter(|p| p.score_change != 0.0) {
+        text.push_str(&format!(
+            "  changed   {} {} (score {:.3} → {:.3}, {:+.3})\n",
+            p.rule, p.target, p.score_before, p.score, p.score_change
+        ));
     }
     Ok(text)
 }
@@ -270,16 +269,15 @@ fn outcome_line(outcome: &AuditOutcome) -> String {
 fn outcome_line_of(view: &AuditView) -> String {
     let s = &view.summary;
     let mut line = format!("audit {} of {}: {}, {} findings", s.id, s.target, s.status, s.findings());
-    if let Some(diff) = &view.diff {
-        match diff.previous_audit {
-            Some(p) => line.push_str(&format!(
-                "; since audit {p}: {} new, {} resolved, {} persisting",
-                diff.new.len(),
-                diff.resolved.len(),
-                diff.persisting.len()
-            )),
-            None => line.push_str("; first audit of this target"),
-        }
+    let diff = &view.diff;
+    match diff.previous_audit {
+        Some(p) => line.push_str(&format!(
+            "; since audit {p}: {} new, {} resolved, {} persisting",
+            diff.new.len(),
+            diff.resolved.len(),
+            diff.persisting.len()
+        )),
+        None => line.push_str("; first audit of this target"),
     }
     line
 }
@@ -299,7 +297,7 @@ fn exit_code(outcome: &AuditOutcome, fail_on: Option<Severity>, fail_on_new: boo
     };
     let at_threshold = |name: &str| Severity::ALL.iter().any(|s| s.as_str() == name && s.rank() >= threshold.rank());
     let failing = if fail_on_new {
-        view.diff.as_ref().is_some_and(|d| d.new.iter().any(|f| at_threshold(&f.severity)))
+        view.diff.new.iter().any(|f| at_threshold(&f.severity))
     } else {
         view.report.findings.iter().any(|f| at_threshold(f.severity))
     };
