@@ -335,3 +335,58 @@ impl History {
             .execute("DELETE FROM audits WHERE started_at_ms < ?1 AND status != 'running'", [cutoff_ms])?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::CheckResult;
+    use crate::model::Meta;
+
+    fn empty_report() -> (Report, Snapshot) {
+        let meta = Meta {
+            schema_version: crate::model::SCHEMA_VERSION,
+            taken_at_ms: 0,
+            window_ms: 0,
+            hostname: "web".into(),
+            os: String::new(),
+            kernel: String::new(),
+            sources: Vec::new(),
+        };
+        let report = Report::new(CheckResult { findings: Vec::new(), plugins: Vec::new() }, meta.clone());
+        (report, Snapshot::empty(meta))
+    }
+
+    #[test]
+    fn the_previous_audit_is_the_last_one_with_a_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open(dir.path()).unwrap();
+        let (report, snapshot) = empty_report();
+        let first = history.begin("web", 1).unwrap();
+        history.complete(first, &report, &snapshot, 5, 0).unwrap();
+        let failed = history.begin("web", 2).unwrap();
+        history.fail(failed, "no snapshot", 1).unwrap();
+        let other_target = history.begin("db", 3).unwrap();
+        history.complete(other_target, &report, &snapshot, 5, 0).unwrap();
+        let died = history.begin("web", 4).unwrap();
+        assert_eq!(history.mark_interrupted().unwrap(), 1);
+        assert_eq!(history.summary(died).unwrap().status, Status::Interrupted);
+        let current = history.begin("web", 5).unwrap();
+        assert_eq!(history.previous("web", current).unwrap(), Some(first));
+        assert_eq!(history.previous("web", first).unwrap(), None);
+    }
+
+    #[test]
+    fn pruning_deletes_old_audits_but_not_running_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open(dir.path()).unwrap();
+        let (report, snapshot) = empty_report();
+        let old = history.begin("web", 1_000).unwrap();
+        history.complete(old, &report, &snapshot, 5, 0).unwrap();
+        let running = history.begin("web", 1_000).unwrap();
+        let recent = history.begin("web", 9_000).unwrap();
+        history.complete(recent, &report, &snapshot, 5, 0).unwrap();
+        assert_eq!(history.prune(5_000).unwrap(), 1);
+        let left: Vec<i64> = history.list(None, None, 10).unwrap().iter().map(|a| a.id).collect();
+        assert_eq!(left, [recent, running]);
+    }
+}
