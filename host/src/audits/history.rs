@@ -176,8 +176,10 @@ impl History {
         if found > SCHEMA_VERSION {
             return Err(HistoryError::Version { path, found });
         }
-        connection.execute_batch(SCHEMA)?;
-        connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        if found < SCHEMA_VERSION {
+            connection.execute_batch(SCHEMA)?;
+            connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
         Ok(History { connection })
     }
 
