@@ -307,6 +307,33 @@ fn the_service_audits_on_schedule_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn a_signal_during_an_audit_lets_it_finish_and_a_second_signal_abandons_it() {
+    let state = State::new();
+    // A real collection of this machine over a 3 s window: long enough to signal it midway.
+    let args = ["--every", "1h", "--window", "3s", "--target", "here"];
+    let service = Service::start(&state, &args);
+    wait_for(&state, "the audit to start", |audits| audits.iter().any(|a| a.1 == "running"));
+    service.signal(libc::SIGTERM);
+    let (code, err) = service.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "the running audit finished, then the service stopped");
+    assert!(err.contains("letting the running audit finish"), "{err}");
+    assert_eq!(state.statuses().iter().map(|a| a.1.as_str()).collect::<Vec<_>>(), ["complete"]);
+
+    let service = Service::start(&state, &args);
+    wait_for(&state, "the second audit to start", |audits| audits.len() == 2 && audits[1].1 == "running");
+    service.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    service.signal(libc::SIGTERM);
+    let (code, err) = service.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(3), "abandoned midway");
+    assert!(err.contains("stopped during an audit"), "{err}");
+    // The next audit process marks the abandoned audit interrupted.
+    state.audit(IDLE, &["--target", "here"]);
+    let statuses: Vec<_> = state.statuses().into_iter().map(|a| a.1).collect();
+    assert_eq!(statuses, ["complete", "interrupted", "complete"]);
+}
+
+#[test]
 fn the_service_records_a_failing_source_and_the_next_audit_still_runs() {
     let state = State::new();
     let snapshot = state.path().join("later.json");

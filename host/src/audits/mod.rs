@@ -159,13 +159,18 @@ pub fn audit(
 ) -> Result<AuditOutcome, AuditError> {
     let clock = Instant::now();
     let started_at_ms = now_ms();
-    let obtained = obtain(origin);
-    let target = match (target, &obtained) {
-        (Some(t), _) => t.to_string(),
-        (None, Ok(snapshot)) => snapshot.meta.hostname.clone(),
-        (None, Err(_)) => local_hostname(),
+    // The audit is recorded as running before collection, which can take a
+    // while; a replay is read first, as its host name is the default target.
+    let (target, replayed) = match (target, origin) {
+        (Some(target), _) => (target.to_string(), None),
+        (None, SnapshotOrigin::Replay(path)) => {
+            let loaded = crate::snapshot::load(path).map_err(SourceError::from);
+            (loaded.as_ref().map_or_else(|_| local_hostname(), |s| s.meta.hostname.clone()), Some(loaded))
+        }
+        (None, SnapshotOrigin::Collect(_)) => (local_hostname(), None),
     };
     let id = history.begin(&target, started_at_ms)?;
+    let obtained = replayed.unwrap_or_else(|| obtain(origin));
     let elapsed_ms = || clock.elapsed().as_millis() as i64;
     let snapshot = match obtained {
         Ok(snapshot) => snapshot,

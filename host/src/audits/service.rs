@@ -70,6 +70,7 @@ where
             _ = interrupt.recv() => return Ok(Ended::Clean),
         }
         let started = Instant::now();
+        log::info!("audit starting");
         let mut job = audit.take().expect("the audit is back after each run");
         let mut running = tokio::task::spawn_blocking(move || {
             job();
