@@ -32,7 +32,7 @@ pub struct AuditArgs {
     collect: CollectArgs,
     #[command(flatten)]
     plugins: PluginArgs,
-    /// What to print after each audit.
+    /// What to print (with --every, each audit prints one line to stderr instead).
     #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
     format: AuditFormat,
     /// Exit 1 when a finding is at or above this severity (with --fail-on-new:
