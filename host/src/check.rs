@@ -13,7 +13,7 @@ use crate::plugins::{LoadFailure, LoadedPlugin, Runtime};
 use crate::ranking::{RankedFinding, rank};
 use crate::rulepack::PluginPlan;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginStatus {
     /// Checked the snapshot.
@@ -27,7 +27,7 @@ pub enum PluginStatus {
 }
 
 /// What happened to one plugin in a check.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PluginRun {
     pub name: String,
     pub version: String,

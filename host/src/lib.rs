@@ -16,9 +16,11 @@
 //! - [`ranking`]: orders findings and actions (pure);
 //! - [`reports`]: renders the ranked result (pure);
 //! - [`actions`]: plans, dry-runs and applies actions through rule-pack hooks;
+//! - [`audits`]: audits with history (SQLite), diffs, exports and a service mode;
 //! - [`cli`]: the command line.
 
 pub mod actions;
+pub mod audits;
 pub mod cases;
 pub mod check;
 pub mod cli;

@@ -186,12 +186,15 @@ fn external_plugin_paths(args: &PluginArgs) -> Result<Vec<PathBuf>, Failure> {
     Ok(paths)
 }
 
-pub(super) fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
-    let options = CollectOptions {
+pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> CollectOptions {
+    CollectOptions {
         window: args.window.unwrap_or(std::time::Duration::from_millis(pack.collect.window_ms)),
         top_processes: pack.collect.top_processes,
-    };
-    sources::collect(&options)
+    }
+}
+
+pub(super) fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
+    sources::collect(&collect_options(args, pack))
         .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting this machine failed")))
 }
 

@@ -2,6 +2,7 @@
 //! and friendly errors with their cause chain. The only module that prints.
 
 mod actions;
+mod audit;
 mod commands;
 
 use std::path::PathBuf;
@@ -31,7 +32,14 @@ Examples:
   perfsage journal                          what apply did, when, and how it ended
 
 apply exits 2 when it has no consent (no --yes, not on a terminal) and 3 when a hook
-or its verification failed.";
+or its verification failed.
+
+Audits:
+  perfsage audit --fail-on high --fail-on-new --html report.html
+                                            check, store in the history, diff with the last audit
+  perfsage audit --every 15m --keep 30d --prometheus /var/lib/node_exporter/perfsage.prom
+  perfsage history                          past audits with their findings by severity
+  perfsage report 12 --format html          any past audit, in any format";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +79,13 @@ enum Command {
     Apply(ApplyArgs),
     /// Show the journal of applied actions.
     Journal(JournalArgs),
+    /// Collect, check, store in the history, diff with the previous audit, export;
+    /// once, or as a service with --every.
+    Audit(audit::AuditArgs),
+    /// List past audits with their findings by severity.
+    History(audit::HistoryArgs),
+    /// Show a past audit in any format.
+    Report(audit::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +313,9 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => actions::plan(args),
         Command::Apply(args) => actions::apply(args),
         Command::Journal(args) => actions::journal(args),
+        Command::Audit(args) => audit::audit(args),
+        Command::History(args) => audit::history(args),
+        Command::Report(args) => audit::report(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -12,7 +12,7 @@ mod table;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::check::{CheckResult, PluginRun};
 use crate::model::{Evidence, Meta};
@@ -30,37 +30,48 @@ pub enum Format {
     Markdown,
 }
 
-/// Everything a check produced, in report order.
-#[derive(Debug, Clone, Serialize)]
+/// Everything a check produced, in report order. It deserializes from its own
+/// JSON, so a stored report (audit history) renders again in every format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub findings: Vec<ReportFinding>,
     pub plugins: Vec<PluginRun>,
     pub snapshot_meta: Meta,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A severity, category or level name. (An alias, so serde's derive does
+/// not take `&'static str` as borrowed from the input: [`vocabulary`] maps
+/// stored names back onto these statics.)
+pub type Word = &'static str;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReportFinding {
     pub rule: String,
     pub plugin: String,
     pub title: String,
-    pub severity: &'static str,
-    pub category: &'static str,
+    #[serde(deserialize_with = "vocabulary")]
+    pub severity: Word,
+    #[serde(deserialize_with = "vocabulary")]
+    pub category: Word,
     pub target: String,
     pub score: f64,
     pub evidence: Vec<Evidence>,
     pub actions: Vec<ReportAction>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReportAction {
     pub id: String,
     pub title: String,
     pub detail: String,
-    pub category: &'static str,
+    #[serde(deserialize_with = "vocabulary")]
+    pub category: Word,
     pub impact: f64,
     pub confidence: f64,
-    pub effort: &'static str,
-    pub risk: &'static str,
+    #[serde(deserialize_with = "vocabulary")]
+    pub effort: Word,
+    #[serde(deserialize_with = "vocabulary")]
+    pub risk: Word,
     pub score: f64,
     pub hook: Option<String>,
     pub params: BTreeMap<String, String>,
@@ -119,6 +130,19 @@ impl From<RankedFinding> for ReportFinding {
                 .collect(),
         }
     }
+}
+
+/// A stored report's severity, category, effort or risk, mapped back onto the
+/// same `&'static str` the renderers use (levels are a subset of severities).
+fn vocabulary<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    use crate::model::{Category, Severity};
+    let word = String::deserialize(deserializer)?;
+    Severity::ALL
+        .map(Severity::as_str)
+        .into_iter()
+        .chain([Category::Hardware, Category::Software, Category::Network].map(Category::as_str))
+        .find(|known| *known == word)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown severity, category or level {word:?}")))
 }
 
 /// `12.5` for a number with a fraction, `12` for a whole one.
