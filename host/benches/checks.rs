@@ -18,7 +18,8 @@ use perfsage::model::Snapshot;
 use perfsage::plugins::{Limits, LoadedPlugin, Runtime, builtin_plugins};
 use perfsage::rulepack::{PluginPlan, resolve_params};
 
-const SNAPSHOT: &str = "../tests/fixtures/rules/snapshots/cpu-saturated.json";
+/// A busy web host on which every built-in plugin fires (sections merged from the rule fixtures).
+const SNAPSHOT: &str = "../tests/fixtures/bench/busy-host.json";
 
 fn setup() -> (Runtime, Vec<LoadedPlugin>, Snapshot, BTreeMap<String, PluginPlan>) {
     let mut runtime = Runtime::new(Limits::default(), None).unwrap();

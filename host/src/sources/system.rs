@@ -14,11 +14,12 @@
 //!
 //! `sysinfo` supplies what it does portably: CPU utilization in total and per core, load
 //! average, memory and swap, the process list with CPU time and RSS, open file counts,
-//! the mount list, and the OS's name and kernel. A process's CPU share is computed here
+//! the mount list, and the OS's name and kernel. (A process's CPU share is computed here
 //! from its CPU time in both readings rather than taken from sysinfo, which reports 0 for
-//! any process that had not yet used a clock tick at the first reading (a worker
-//! started just before the audit, busy ever since). On Linux, `/proc` and `/sys` know more;
-//! the `procfs` submodule parses them: iowait, steal and context switches (`/proc/stat`),
+//! any process that had not used a clock tick by the first reading: a worker started just
+//! before the audit and busy ever since would look idle.)
+//!
+//! On Linux, `/proc` and `/sys` know more; the `procfs` submodule parses them: iowait, steal and context switches (`/proc/stat`),
 //! swap traffic, major faults and OOM kills (`/proc/vmstat`), per-device I/O
 //! (`/proc/diskstats`), per-interface traffic including drops (`/proc/net/dev`), TCP
 //! retransmits (`/proc/net/snmp`), link speed and duplex (`/sys/class/net`) and thread
@@ -108,6 +109,7 @@ impl SystemSource {
         let mounts = disks::list_mounts(&mut warnings);
 
         let first = Reading::take(&mut system, &mounts, &mut warnings);
+        let process_cpu_ms_at_first = process_cpu_times(&system);
         thread::sleep(self.window.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL));
         let second = Reading::take(&mut system, &mounts, &mut warnings);
         let taken_at_ms = unix_millis_now();
@@ -120,7 +122,8 @@ impl SystemSource {
         let memory = memory_section(&system, first.vmstat.zip(second.vmstat), seconds);
         let disks = disks_section(&mounts, &first, &second, seconds);
         let network = network_section(&first, &second, seconds);
-        let processes = processes_section(&system, (&first, &second), seconds, self.top_processes, &mut warnings);
+        let processes =
+            processes_section(&system, &process_cpu_ms_at_first, seconds, self.top_processes, &mut warnings);
         let meta = meta_section(taken_at_ms, elapsed, &mut warnings);
 
         let mut seen = HashSet::new();
@@ -147,15 +150,10 @@ impl SystemSample {
     }
 }
 
-/// A process as two readings can tell it apart: pids are reused, (pid, start time) is not.
-type ProcessKey = (u32, u64);
-
 /// The counters and filesystem usage at one instant; two readings make a sample.
-/// (sysinfo keeps its own previous CPU reading inside `System`.)
+/// (sysinfo keeps its own previous CPU times inside `System`.)
 struct Reading {
     at: Instant,
-    /// CPU time each process had used, in milliseconds.
-    process_cpu_ms: HashMap<ProcessKey, u64>,
     stat: Option<StatCounters>,
     vmstat: Option<VmCounters>,
     block_devices: Option<Vec<BlockDeviceCounters>>,
@@ -171,6 +169,7 @@ impl Reading {
         // per-core ones) unless a CPU refresh happened in the last 200 ms, which would
         // put total and per-core utilization over different windows.
         system.refresh_cpu_usage();
+        // CPU time and RSS of every process; threads are counted, not listed as processes.
         system.refresh_processes_specifics(
             ProcessesToUpdate::All,
             true,
@@ -178,11 +177,6 @@ impl Reading {
         );
         Reading {
             at: Instant::now(),
-            process_cpu_ms: system
-                .processes()
-                .values()
-                .map(|process| (process_key(process), process.accumulated_cpu_time()))
-                .collect(),
             stat: read_parsed("/proc/stat", procfs::parse_stat, warnings),
             vmstat: read_parsed("/proc/vmstat", |text| Some(procfs::parse_vmstat(text)), warnings),
             block_devices: read_parsed("/proc/diskstats", |text| Some(procfs::parse_diskstats(text)), warnings),
@@ -345,13 +339,21 @@ fn interface_section(then: &InterfaceCounters, now: &InterfaceCounters, seconds:
     }
 }
 
+/// A process as two readings can tell it apart: pids are reused, (pid, start time) is not.
+type ProcessKey = (u32, u64);
+
 fn process_key(process: &sysinfo::Process) -> ProcessKey {
     (process.pid().as_u32(), process.start_time())
 }
 
+/// The CPU time, in milliseconds, each process has used so far.
+fn process_cpu_times(system: &System) -> HashMap<ProcessKey, u64> {
+    system.processes().values().map(|process| (process_key(process), process.accumulated_cpu_time())).collect()
+}
+
 fn processes_section(
     system: &System,
-    (first, second): (&Reading, &Reading),
+    cpu_ms_at_first: &HashMap<ProcessKey, u64>,
     seconds: f64,
     top: usize,
     warnings: &mut Vec<String>,
@@ -362,11 +364,9 @@ fn processes_section(
         .processes()
         .values()
         .map(|process| {
-            let key = process_key(process);
-            let cpu_ms_now = second.process_cpu_ms.get(&key).copied().unwrap_or(0);
             // Absent from the first reading: started during the window, from zero.
-            let cpu_ms_before = first.process_cpu_ms.get(&key).copied().unwrap_or(0);
-            let cpu_ms = cpu_ms_now.saturating_sub(cpu_ms_before);
+            let cpu_ms_before = cpu_ms_at_first.get(&process_key(process)).copied().unwrap_or(0);
+            let cpu_ms = process.accumulated_cpu_time().saturating_sub(cpu_ms_before);
             Process {
                 pid: process.pid().as_u32(),
                 name: process.name().to_string_lossy().into_owned(),
