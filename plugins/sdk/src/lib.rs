@@ -31,6 +31,7 @@
 pub mod builders;
 pub mod config;
 pub mod metrics;
+pub mod severity;
 pub mod testing;
 
 /// Bindings generated from the contract. Plugins normally use the re-exports
