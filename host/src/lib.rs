@@ -11,8 +11,10 @@
 //! - [`snapshot`]: saving and replaying snapshots;
 //! - [`plugins`]: the Wasm runtime, the only door into plugins;
 //! - [`rulepack`]: which plugins run, with which parameters and limits;
+//! - [`pins`]: the lock file that pins external plugins by SHA-256;
 //! - [`check`]: runs the plugins over a snapshot;
 //! - [`cases`]: rule test cases (fixture snapshot in, expected findings out);
+//! - [`scaffold`]: `perfsage plugin new`, a rule plugin crate ready to build;
 //! - [`ranking`]: orders findings and actions (pure);
 //! - [`reports`]: renders the ranked result (pure);
 //! - [`cli`]: the command line.
@@ -21,9 +23,11 @@ pub mod cases;
 pub mod check;
 pub mod cli;
 pub mod model;
+pub mod pins;
 pub mod plugins;
 pub mod ranking;
 pub mod reports;
 pub mod rulepack;
+pub mod scaffold;
 pub mod snapshot;
 pub mod sources;
