@@ -33,6 +33,11 @@ fn a_plugin_built_against_an_older_compatible_contract_loads_and_runs() {
     assert_eq!(entry(&report, "older-contract")["status"], "ok");
     let finding = report["findings"].as_array().unwrap().iter().find(|f| f["plugin"] == "older-contract").unwrap();
     assert_eq!(finding["title"], "checked crm-web-1 across contract versions", "the snapshot crossed the wall intact");
+
+    let cache = tempfile::tempdir().unwrap();
+    let listed = output(perfsage(cache.path()).args(["plugin", "list", "--plugin"]).arg(test_plugin("older-contract")));
+    let line = stdout(&listed).lines().find(|l| l.contains("older-contract")).unwrap().to_string();
+    assert!(line.contains("0.1.0"), "the plugin's own contract version is listed: {line}");
 }
 
 #[test]

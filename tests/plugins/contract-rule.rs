@@ -14,7 +14,7 @@ impl Guest for ContractRule {
     fn describe() -> RuleInfo {
         RuleInfo {
             name: env!("CARGO_PKG_NAME").trim_start_matches("test-plugin-").into(),
-            version: "0.1.0".into(),
+            version: "2.0.0".into(),
             description: "speaks another version of the contract".into(),
             category: Category::Software,
             needs: vec![],

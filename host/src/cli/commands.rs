@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow};
 
 use super::{CheckArgs, CollectArgs, Exit, Failure, OutputArgs, PluginArgs, PluginListArgs, RunArgs, SnapshotArgs};
 use crate::check::{CheckResult, check_snapshot};
-use crate::model::{CONTRACT_VERSION, ParamValue, Severity, Snapshot};
+use crate::model::{ParamValue, Severity, Snapshot};
 use crate::pins::{Lock, lock_path};
 use crate::plugins::cache::CompileCache;
 use crate::plugins::{LoadFailure, LoadedPlugin, PluginSource, Runtime, builtin_plugins};
@@ -67,7 +67,7 @@ pub fn plugin_list(args: PluginListArgs) -> Result<Exit, Failure> {
             p.info.category.as_str().to_string(),
             needs.join(", "),
             p.origin.to_string(),
-            CONTRACT_VERSION.to_string(),
+            p.contract.clone(),
             enabled.to_string(),
         ]);
     }

@@ -21,6 +21,8 @@ pub struct LoadedPlugin {
     pub info: RuleInfo,
     pub origin: Origin,
     pub sha256: String,
+    /// The contract version the plugin was built against (compatible with the host's).
+    pub contract: String,
     pub cache: CacheUse,
     pre: PluginPre<PluginState>,
 }
@@ -110,7 +112,7 @@ impl Runtime {
         sha256: String,
         cache: CacheUse,
     ) -> Result<LoadedPlugin, PluginError> {
-        check_contract(&self.engine, &component)?;
+        let contract = check_contract(&self.engine, &component)?;
         self.alias_host_interface(&component).map_err(|e| PluginError::Instantiate(root_cause(&e)))?;
         // The WASI imports that Rust's standard library links are bound to
         // traps: a plugin that touches them fails instead of getting a capability.
@@ -122,7 +124,7 @@ impl Runtime {
         let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::Instantiate(root_cause(&e)))?;
         let info = self.call(&pre, |plugin, store| plugin.perfsage_rule_rule().call_describe(store))?;
         validate::rule_info(&info, &self.limits)?;
-        Ok(LoadedPlugin { info, origin: source.origin.clone(), sha256, cache, pre })
+        Ok(LoadedPlugin { info, origin: source.origin.clone(), sha256, contract, cache, pre })
     }
 
     /// A plugin built against another compatible contract version imports the
@@ -195,7 +197,7 @@ impl Runtime {
 /// host's `perfsage:rule/rule@0.1.1` resolves a plugin's `@0.1.0` export), and
 /// instantiation checks the types structurally; the host's `log` import is
 /// matched the same way.
-fn check_contract(engine: &Engine, component: &Component) -> Result<(), PluginError> {
+fn check_contract(engine: &Engine, component: &Component) -> Result<String, PluginError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
     let found = exports.iter().find_map(|name| {
@@ -204,7 +206,7 @@ fn check_contract(engine: &Engine, component: &Component) -> Result<(), PluginEr
             .or_else(|| (name == "perfsage:rule/rule").then(|| "(unversioned)".to_string()))
     });
     match found {
-        Some(found) if contract_compatible(&found, CONTRACT_VERSION) => Ok(()),
+        Some(found) if contract_compatible(&found, CONTRACT_VERSION) => Ok(found),
         Some(found) => Err(PluginError::IncompatibleContract { found, supported: CONTRACT_VERSION.into() }),
         None => Err(PluginError::NotARulePlugin(if exports.is_empty() { "none".into() } else { exports.join(", ") })),
     }
@@ -224,31 +226,6 @@ fn contract_compatible(plugin: &str, host: &str) -> bool {
         (0, 0) => plugin == host,
         (0, minor) => plugin.major == 0 && plugin.minor == minor,
         (major, _) => plugin.major == major,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::contract_compatible;
-
-    #[test]
-    fn contract_versions_are_compatible_by_semver() {
-        for (plugin, host) in
-            [("0.1.0", "0.1.1"), ("0.1.1", "0.1.0"), ("0.1.0", "0.1.0"), ("1.0.0", "1.4.2"), ("1.9.0", "1.0.0")]
-        {
-            assert!(contract_compatible(plugin, host), "{plugin} on {host}");
-        }
-        for (plugin, host) in [
-            ("0.2.0", "0.1.1"),
-            ("1.0.0", "0.1.1"),
-            ("0.1.0", "1.0.0"),
-            ("2.0.0", "1.0.0"),
-            ("0.0.1", "0.0.2"),
-            ("0.1.0-rc.1", "0.1.0"),
-            ("(unversioned)", "0.1.0"),
-        ] {
-            assert!(!contract_compatible(plugin, host), "{plugin} on {host}");
-        }
     }
 }
 
@@ -278,4 +255,29 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
         }
     });
     results.into_inner().unwrap().into_iter().map(|r| r.expect("every item was processed")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contract_compatible;
+
+    #[test]
+    fn contract_versions_are_compatible_by_semver() {
+        for (plugin, host) in
+            [("0.1.0", "0.1.1"), ("0.1.1", "0.1.0"), ("0.1.0", "0.1.0"), ("1.0.0", "1.4.2"), ("1.9.0", "1.0.0")]
+        {
+            assert!(contract_compatible(plugin, host), "{plugin} on {host}");
+        }
+        for (plugin, host) in [
+            ("0.2.0", "0.1.1"),
+            ("1.0.0", "0.1.1"),
+            ("0.1.0", "1.0.0"),
+            ("2.0.0", "1.0.0"),
+            ("0.0.1", "0.0.2"),
+            ("0.1.0-rc.1", "0.1.0"),
+            ("(unversioned)", "0.1.0"),
+        ] {
+            assert!(!contract_compatible(plugin, host), "{plugin} on {host}");
+        }
+    }
 }
