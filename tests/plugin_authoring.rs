@@ -200,6 +200,19 @@ fn a_vendored_scaffold_builds_without_the_checkout_and_passes_its_cases() {
     let cases =
         output(perfsage(&cache).current_dir(&dir).arg("plugin").arg("test").arg(&wasm).args(["--cases", "cases.toml"]));
     assert_eq!(cases.status.code(), Some(0));
+
+    // The scaffold's native unit test (the SDK's `testing` helpers, feature `json`) passes too.
+    let native = Command::new(env!("CARGO"))
+        .current_dir(&dir)
+        .args(["test", "--target-dir"])
+        .arg(repo_root().join("target/scaffolded-native"))
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("cannot run cargo");
+    let report = String::from_utf8_lossy(&native.stdout);
+    let errors = String::from_utf8_lossy(&native.stderr);
+    assert!(native.status.success(), "cargo test in the scaffold failed:\n{report}\n{errors}");
+    assert!(report.contains("test tests::the_fixture_has_one_slow_endpoint ... ok"), "{report}");
 }
 
 #[test]
