@@ -111,7 +111,7 @@ fn plugin_list_shows_builtins_and_external_plugins() {
     }
     assert!(text.contains("built-in"));
     assert!(text.contains(&echo.display().to_string()));
-    assert!(text.contains("0.1.0"), "contract version shown");
+    assert!(text.contains(perfsage::model::CONTRACT_VERSION), "contract version shown");
     assert!(text.contains("load_per_core_high = 1"), "parameters with defaults");
 }
 

@@ -22,7 +22,7 @@ pub(crate) use generated::perfsage::rule::host::Host as PluginHost;
 pub(crate) use generated::{Plugin, PluginPre};
 
 /// The contract version the host was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// The snapshot layout version written into `meta.schema_version`.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -8,7 +8,8 @@ use anyhow::{Context, anyhow};
 
 use super::{CheckArgs, CollectArgs, Exit, Failure, OutputArgs, PluginArgs, PluginListArgs, RunArgs, SnapshotArgs};
 use crate::check::{CheckResult, check_snapshot};
-use crate::model::{CONTRACT_VERSION, ParamValue, Severity, Snapshot};
+use crate::model::{ParamValue, Severity, Snapshot};
+use crate::pins::{Lock, lock_path};
 use crate::plugins::cache::CompileCache;
 use crate::plugins::{LoadFailure, LoadedPlugin, PluginSource, Runtime, builtin_plugins};
 use crate::reports::Report;
@@ -66,7 +67,7 @@ pub fn plugin_list(args: PluginListArgs) -> Result<Exit, Failure> {
             p.info.category.as_str().to_string(),
             needs.join(", "),
             p.origin.to_string(),
-            CONTRACT_VERSION.to_string(),
+            p.contract.clone(),
             enabled.to_string(),
         ]);
     }
@@ -131,8 +132,16 @@ impl Plugins {
     pub(super) fn load(args: &PluginArgs, pack: &RulePack) -> Result<Self, Failure> {
         let mut sources = if args.no_builtin { Vec::new() } else { builtin_plugins() };
         let mut failed = Vec::new();
+        let lock = pin_lock(args)?;
         for path in external_plugin_paths(args)? {
-            match PluginSource::from_path(&path) {
+            let pinned = |source: PluginSource| match &lock {
+                Some(lock) => match lock.verify(&path, &source.bytes) {
+                    Ok(()) => Ok(source),
+                    Err(error) => Err((source.label, error)),
+                },
+                None => Ok(source),
+            };
+            match PluginSource::from_path(&path).and_then(pinned) {
                 Ok(source) => sources.push(source),
                 Err((label, error)) => {
                     failed.push(LoadFailure { label, origin: crate::plugins::Origin::Path(path), error })
@@ -163,8 +172,22 @@ impl Plugins {
     }
 }
 
+/// The lock file in force, if any: one named by `--lock` must exist; one
+/// beside `--config` applies when it exists.
+fn pin_lock(args: &PluginArgs) -> Result<Option<Lock>, Failure> {
+    let Some(path) = lock_path(args.lock.as_deref(), args.config.as_deref()) else { return Ok(None) };
+    let lock = Lock::read(&path).map_err(Failure::usage)?;
+    if lock.is_none() && args.lock.is_some() {
+        return Err(Failure::usage(anyhow!(
+            "--lock {}: no such lock file (write it with `perfsage plugin pin --lock {0}`)",
+            path.display()
+        )));
+    }
+    Ok(lock)
+}
+
 /// `--plugin` files (which must exist) and the `*.wasm` files of `--plugins-dir`, sorted.
-fn external_plugin_paths(args: &PluginArgs) -> Result<Vec<PathBuf>, Failure> {
+pub(super) fn external_plugin_paths(args: &PluginArgs) -> Result<Vec<PathBuf>, Failure> {
     let mut paths = Vec::new();
     for path in &args.plugin {
         if !path.exists() {

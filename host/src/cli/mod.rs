@@ -4,6 +4,9 @@
 mod actions;
 mod audit;
 mod commands;
+mod plugin_new;
+mod plugin_pin;
+mod plugin_test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,7 +71,7 @@ enum Command {
     Snapshot(SnapshotArgs),
     /// Check a saved snapshot.
     Check(CheckArgs),
-    /// Inspect rule plugins.
+    /// Inspect, write, test and pin rule plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Show what each ranked action would run (hook, argv, environment) and the
@@ -92,6 +95,12 @@ enum Command {
 enum PluginCommand {
     /// List the plugins that would run: name, version, category, origin, contract.
     List(PluginListArgs),
+    /// Scaffold a rule plugin crate: one example rule, a fixture, test cases.
+    New(plugin_new::PluginNewArgs),
+    /// Run a plugin's test cases (snapshot in, expected findings out); exit 1 on any failing case.
+    Test(plugin_test::PluginTestArgs),
+    /// Pin the external plugins (--plugin, --plugins-dir) by SHA-256 in the lock file beside the rule pack.
+    Pin(PluginArgs),
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +235,10 @@ struct PluginArgs {
     /// [default: the built-in rules/default.toml].
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Lock file pinning external plugins by SHA-256 (`perfsage plugin pin`)
+    /// [default: perfsage.lock beside --config; none with the built-in pack].
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
     /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/perfsage].
     #[arg(long, value_name = "DIR", env = "PERFSAGE_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -316,6 +329,9 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::audit(args),
         Command::History(args) => audit::history(args),
         Command::Report(args) => audit::report(args),
+        Command::Plugin(PluginCommand::New(args)) => plugin_new::plugin_new(args),
+        Command::Plugin(PluginCommand::Test(args)) => plugin_test::plugin_test(args),
+        Command::Plugin(PluginCommand::Pin(args)) => plugin_pin::plugin_pin(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -39,6 +39,16 @@ pub enum PluginError {
     #[error("reported an error: {0}")]
     RuleError(String),
 
+    #[error(
+        "refused: its content changed since it was pinned in {} (pinned sha256 {pinned}, now {found}); \
+         if the change is intended, run `perfsage plugin pin` again",
+        lock.display()
+    )]
+    PinMismatch { lock: PathBuf, pinned: String, found: String },
+
+    #[error("refused: it is not pinned in {}; run `perfsage plugin pin` to pin it", lock.display())]
+    Unpinned { lock: PathBuf },
+
     #[error("describes itself as `{name}`, which another loaded plugin already uses ({other})")]
     DuplicateName { name: String, other: String },
 }

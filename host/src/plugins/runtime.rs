@@ -1,24 +1,28 @@
 //! Loading plugins and calling them, one fresh store per call.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, Store, StoreContextMut, Trap};
 
 use super::cache::{CacheUse, CompileCache, sha256_hex};
 use super::sandbox::{EpochTicker, Limits, PluginState, deadline_ticks};
 use super::{Origin, PluginError, PluginSource, validate};
-use crate::model::{CONTRACT_VERSION, ConfigEntry, Finding, Plugin, PluginPre, RuleInfo, Snapshot};
+use crate::model::{CONTRACT_VERSION, ConfigEntry, Finding, Plugin, PluginHost, PluginPre, RuleInfo, Snapshot};
 
 const EXPORT_PREFIX: &str = "perfsage:rule/rule@";
+const HOST_IMPORT_PREFIX: &str = "perfsage:rule/host@";
 
 /// A plugin ready to be checked: compiled, linked, and described.
 pub struct LoadedPlugin {
     pub info: RuleInfo,
     pub origin: Origin,
     pub sha256: String,
+    /// The contract version the plugin was built against (compatible with the host's).
+    pub contract: String,
     pub cache: CacheUse,
     pre: PluginPre<PluginState>,
 }
@@ -40,6 +44,8 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     limits: Limits,
     cache: Option<CompileCache>,
+    /// Host interface names bound for plugins of other compatible contract versions.
+    host_aliases: BTreeSet<String>,
     _ticker: EpochTicker,
 }
 
@@ -55,7 +61,7 @@ impl Runtime {
         Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
         let cache = cache_root.map(|root| CompileCache::new(root, &engine));
         let ticker = EpochTicker::start(&engine);
-        Ok(Runtime { engine, linker, limits, cache, _ticker: ticker })
+        Ok(Runtime { engine, linker, limits, cache, host_aliases: BTreeSet::new(), _ticker: ticker })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -106,7 +112,8 @@ impl Runtime {
         sha256: String,
         cache: CacheUse,
     ) -> Result<LoadedPlugin, PluginError> {
-        check_contract(&self.engine, &component)?;
+        let contract = check_contract(&self.engine, &component)?;
+        self.alias_host_interface(&component).map_err(|e| PluginError::Instantiate(root_cause(&e)))?;
         // The WASI imports that Rust's standard library links are bound to
         // traps: a plugin that touches them fails instead of getting a capability.
         self.linker
@@ -117,7 +124,32 @@ impl Runtime {
         let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::Instantiate(root_cause(&e)))?;
         let info = self.call(&pre, |plugin, store| plugin.perfsage_rule_rule().call_describe(store))?;
         validate::rule_info(&info, &self.limits)?;
-        Ok(LoadedPlugin { info, origin: source.origin.clone(), sha256, cache, pre })
+        Ok(LoadedPlugin { info, origin: source.origin.clone(), sha256, contract, cache, pre })
+    }
+
+    /// A plugin built against another compatible contract version imports the
+    /// host interface under that version's name. Instantiation would find the
+    /// host's by semver, but the trap stubs (which re-open instances by exact
+    /// name) would shadow it; so bind the host's `log` under the plugin's name.
+    fn alias_host_interface(&mut self, component: &Component) -> wasmtime::Result<()> {
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        for name in imports {
+            let Some(version) = name.strip_prefix(HOST_IMPORT_PREFIX) else { continue };
+            if version == CONTRACT_VERSION || !contract_compatible(version, CONTRACT_VERSION) {
+                continue;
+            }
+            if self.host_aliases.insert(name.clone()) {
+                self.linker.instance(&name)?.func_wrap(
+                    "log",
+                    |mut store: StoreContextMut<'_, PluginState>, (message,): (String,)| {
+                        PluginHost::log(store.data_mut(), message);
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Check one snapshot with one plugin.
@@ -159,22 +191,41 @@ impl Runtime {
     }
 }
 
-/// The plugin must export the rule interface at the version this host speaks.
-fn check_contract(engine: &Engine, component: &Component) -> Result<(), PluginError> {
+/// The plugin must export the rule interface at a version compatible with the
+/// one this host speaks (see [`contract_compatible`]). The generated bindings
+/// then find that export by wasmtime's own semver-compatible name lookup (the
+/// host's `perfsage:rule/rule@0.1.1` resolves a plugin's `@0.1.0` export), and
+/// instantiation checks the types structurally; the host's `log` import is
+/// matched the same way.
+fn check_contract(engine: &Engine, component: &Component) -> Result<String, PluginError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-    let expected = format!("{EXPORT_PREFIX}{CONTRACT_VERSION}");
-    if exports.contains(&expected) {
-        return Ok(());
-    }
     let found = exports.iter().find_map(|name| {
         name.strip_prefix(EXPORT_PREFIX)
             .map(str::to_string)
             .or_else(|| (name == "perfsage:rule/rule").then(|| "(unversioned)".to_string()))
     });
     match found {
+        Some(found) if contract_compatible(&found, CONTRACT_VERSION) => Ok(found),
         Some(found) => Err(PluginError::IncompatibleContract { found, supported: CONTRACT_VERSION.into() }),
         None => Err(PluginError::NotARulePlugin(if exports.is_empty() { "none".into() } else { exports.join(", ") })),
+    }
+}
+
+/// Semver compatibility of two contract versions, the rule wasmtime's name
+/// lookup follows: the same major version, or for 0.x the same minor (0.0.x
+/// only with itself); pre-releases only with themselves.
+fn contract_compatible(plugin: &str, host: &str) -> bool {
+    let (Ok(plugin), Ok(host)) = (semver::Version::parse(plugin), semver::Version::parse(host)) else {
+        return false;
+    };
+    if !plugin.pre.is_empty() || !host.pre.is_empty() {
+        return plugin == host;
+    }
+    match (host.major, host.minor) {
+        (0, 0) => plugin == host,
+        (0, minor) => plugin.major == 0 && plugin.minor == minor,
+        (major, _) => plugin.major == major,
     }
 }
 
@@ -204,4 +255,29 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
         }
     });
     results.into_inner().unwrap().into_iter().map(|r| r.expect("every item was processed")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contract_compatible;
+
+    #[test]
+    fn contract_versions_are_compatible_by_semver() {
+        for (plugin, host) in
+            [("0.1.0", "0.1.1"), ("0.1.1", "0.1.0"), ("0.1.0", "0.1.0"), ("1.0.0", "1.4.2"), ("1.9.0", "1.0.0")]
+        {
+            assert!(contract_compatible(plugin, host), "{plugin} on {host}");
+        }
+        for (plugin, host) in [
+            ("0.2.0", "0.1.1"),
+            ("1.0.0", "0.1.1"),
+            ("0.1.0", "1.0.0"),
+            ("2.0.0", "1.0.0"),
+            ("0.0.1", "0.0.2"),
+            ("0.1.0-rc.1", "0.1.0"),
+            ("(unversioned)", "0.1.0"),
+        ] {
+            assert!(!contract_compatible(plugin, host), "{plugin} on {host}");
+        }
+    }
 }

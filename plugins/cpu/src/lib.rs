@@ -135,7 +135,7 @@ fn saturation(cpu: &Cpu, busiest: &[&Process], threshold: f64) -> Option<Finding
         cpu.load1, cpu.logical_cores
     );
     let finding =
-        Finding::new("cpu/saturation", title, Category::Hardware, severity_by_ratio(per_core / threshold), "cpu")
+        Finding::new("cpu/saturation", title, Category::Hardware, severity::by_ratio(per_core / threshold), "cpu")
             .evidence("load1 per core", per_core, threshold, "")
             .evidence("load5 per core", cpu.load5 / f64::from(cpu.logical_cores), threshold, "");
     Some(with_relief_actions(finding, cpu, busiest, per_core / threshold))
@@ -156,7 +156,7 @@ fn iowait(cpu: &Cpu, threshold: f64) -> Option<Finding> {
             .confidence(0.7)
             .effort(Level::Medium);
     Some(
-        Finding::new("cpu/iowait", title, Category::Hardware, severity_by_ratio(observed / threshold), "cpu")
+        Finding::new("cpu/iowait", title, Category::Hardware, severity::by_ratio(observed / threshold), "cpu")
             .evidence("cpu iowait", observed, threshold, "%")
             .action(action),
     )
@@ -178,7 +178,7 @@ fn steal(cpu: &Cpu, threshold: f64) -> Option<Finding> {
             .effort(Level::Medium)
             .risk(Level::Medium);
     Some(
-        Finding::new("cpu/steal", title, Category::Hardware, severity_by_ratio(observed / threshold), "cpu")
+        Finding::new("cpu/steal", title, Category::Hardware, severity::by_ratio(observed / threshold), "cpu")
             .evidence("cpu steal", observed, threshold, "%")
             .action(action),
     )
@@ -257,15 +257,6 @@ fn busiest_processes(processes: &[Process]) -> Vec<&Process> {
     busy.sort_by(|a, b| b.cpu_pct.total_cmp(&a.cpu_pct).then_with(|| a.name.cmp(&b.name)).then(a.pid.cmp(&b.pid)));
     busy.truncate(NAMED_PROCESSES);
     busy
-}
-
-/// Severity by how far past its threshold a metric is (observed ÷ threshold).
-fn severity_by_ratio(ratio: f64) -> Severity {
-    match ratio {
-        r if r >= 4.0 => Severity::Critical,
-        r if r >= 2.0 => Severity::High,
-        _ => Severity::Medium,
-    }
 }
 
 #[cfg(test)]

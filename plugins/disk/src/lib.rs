@@ -136,10 +136,16 @@ fn space_used(fs: &Disk, threshold: f64) -> Option<Finding> {
     // Enough to bring use back under the threshold.
     let grow_by = fs.used_bytes as f64 / (threshold / 100.0) - fs.total_bytes as f64;
     Some(
-        Finding::new("disk/space-used", title, Category::Hardware, fullness_severity(used_pct), target(fs))
-            .evidence("space used", used_pct, threshold, "%")
-            .action(clean_old_files(fs, &format!("du -xh --max-depth=2 {} | sort -h | tail", fs.mount)))
-            .action(grow_volume(fs, grow_by)),
+        Finding::new(
+            "disk/space-used",
+            title,
+            Category::Hardware,
+            severity::rising(used_pct, HIGH_FULLNESS_PCT, CRITICAL_FULLNESS_PCT),
+            target(fs),
+        )
+        .evidence("space used", used_pct, threshold, "%")
+        .action(clean_old_files(fs, &format!("du -xh --max-depth=2 {} | sort -h | tail", fs.mount)))
+        .action(grow_volume(fs, grow_by)),
     )
 }
 
@@ -157,10 +163,16 @@ fn inodes_used(fs: &Disk, threshold: f64) -> Option<Finding> {
     // Growing an ext4 or xfs filesystem adds inodes in proportion to its size.
     let grow_by = fs.total_bytes as f64 * (used_pct / threshold - 1.0);
     Some(
-        Finding::new("disk/inodes-used", title, Category::Hardware, fullness_severity(used_pct), target(fs))
-            .evidence("inodes used", used_pct, threshold, "%")
-            .action(clean_old_files(fs, &format!("du -x --inodes --max-depth=3 {} | sort -n | tail", fs.mount)))
-            .action(grow_volume(fs, grow_by)),
+        Finding::new(
+            "disk/inodes-used",
+            title,
+            Category::Hardware,
+            severity::rising(used_pct, HIGH_FULLNESS_PCT, CRITICAL_FULLNESS_PCT),
+            target(fs),
+        )
+        .evidence("inodes used", used_pct, threshold, "%")
+        .action(clean_old_files(fs, &format!("du -x --inodes --max-depth=3 {} | sort -n | tail", fs.mount)))
+        .action(grow_volume(fs, grow_by)),
     )
 }
 
@@ -218,11 +230,17 @@ fn fills_soon(filesystems: &[&Disk], horizon_hours: f64) -> Vec<Finding> {
                 human_bytes(growth * 3600.0)
             );
             let survey = format!("find {} -xdev -type f -mmin -60 -size +10M", fs.mount);
-            Finding::new("disk/fills-soon", title, Category::Hardware, urgency(hours), target(fs))
-                .evidence("hours until full", hours, horizon_hours, "h")
-                .evidence("growth", growth, 0.0, "bytes/s")
-                .action(clean_old_files(fs, &survey))
-                .action(grow_volume(fs, growth * horizon_hours * 3600.0))
+            Finding::new(
+                "disk/fills-soon",
+                title,
+                Category::Hardware,
+                severity::falling(hours, HIGH_WITHIN_HOURS, CRITICAL_WITHIN_HOURS),
+                target(fs),
+            )
+            .evidence("hours until full", hours, horizon_hours, "h")
+            .evidence("growth", growth, 0.0, "bytes/s")
+            .action(clean_old_files(fs, &survey))
+            .action(grow_volume(fs, growth * horizon_hours * 3600.0))
         })
         .collect()
 }
@@ -295,22 +313,6 @@ fn same_filesystem(a: &Disk, b: &Disk) -> bool {
 
 fn target(fs: &Disk) -> String {
     format!("disk {}", fs.mount)
-}
-
-fn fullness_severity(used_pct: f64) -> Severity {
-    match used_pct {
-        p if p >= CRITICAL_FULLNESS_PCT => Severity::Critical,
-        p if p >= HIGH_FULLNESS_PCT => Severity::High,
-        _ => Severity::Medium,
-    }
-}
-
-fn urgency(hours_to_full: f64) -> Severity {
-    match hours_to_full {
-        h if h <= CRITICAL_WITHIN_HOURS => Severity::Critical,
-        h if h <= HIGH_WITHIN_HOURS => Severity::High,
-        _ => Severity::Medium,
-    }
 }
 
 #[cfg(test)]

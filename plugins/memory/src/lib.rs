@@ -111,7 +111,7 @@ fn available_low(relief: &Relief, threshold: f64) -> Option<Finding> {
         human_bytes(memory.total_bytes as f64)
     );
     let finding =
-        Finding::new("memory/available-low", title, Category::Hardware, severity_by_ratio(shortfall), "memory")
+        Finding::new("memory/available-low", title, Category::Hardware, severity::by_ratio(shortfall), "memory")
             .evidence("available memory", available_pct, threshold, "%");
     Some(relief.limit_and_add_ram(finding))
 }
@@ -130,7 +130,7 @@ fn swap_used(relief: &Relief, threshold: f64) -> Option<Finding> {
         human_bytes(memory.swap_used_bytes as f64),
         human_bytes(memory.swap_total_bytes as f64)
     );
-    let over = severity_by_ratio(used_pct / threshold);
+    let over = severity::by_ratio(used_pct / threshold);
     let finding = |title: String, severity| {
         Finding::new("memory/swap-used", title, Category::Hardware, severity, "memory").evidence(
             "swap used",
@@ -153,7 +153,7 @@ fn swap_used(relief: &Relief, threshold: f64) -> Option<Finding> {
         // Cold pages parked in swap: worth tuning, not yet a shortage.
         None => {
             let title = format!("{usage}, no swap-out during the window");
-            let mut parked = finding(title, one_level_milder(over)).action(lower_swappiness(0.6, 0.6));
+            let mut parked = finding(title, severity::milder(over)).action(lower_swappiness(0.6, 0.6));
             parked.actions.extend(relief.limit_top_consumer());
             parked
         }
@@ -164,7 +164,7 @@ fn major_faults(relief: &Relief, threshold: f64) -> Option<Finding> {
     let rate = relief.memory.major_faults_per_sec.filter(|rate| *rate > threshold)?;
     let title = format!("{rate:.0} major page faults/s: pages are read back from disk (threshold {threshold:.0}/s)");
     let finding =
-        Finding::new("memory/major-faults", title, Category::Hardware, severity_by_ratio(rate / threshold), "memory")
+        Finding::new("memory/major-faults", title, Category::Hardware, severity::by_ratio(rate / threshold), "memory")
             .evidence("major page faults", rate, threshold, "faults/s");
     Some(relief.limit_and_add_ram(finding))
 }
@@ -282,25 +282,6 @@ fn largest_processes(processes: &[Process]) -> Vec<&Process> {
     largest.sort_by(|a, b| b.rss_bytes.cmp(&a.rss_bytes).then_with(|| a.name.cmp(&b.name)).then(a.pid.cmp(&b.pid)));
     largest.truncate(NAMED_PROCESSES);
     largest
-}
-
-/// Severity by how far past its threshold a metric is (observed ÷ threshold,
-/// or threshold ÷ observed for a metric that must stay above its threshold).
-fn severity_by_ratio(ratio: f64) -> Severity {
-    match ratio {
-        r if r >= 4.0 => Severity::Critical,
-        r if r >= 2.0 => Severity::High,
-        _ => Severity::Medium,
-    }
-}
-
-fn one_level_milder(severity: Severity) -> Severity {
-    match severity {
-        Severity::Critical => Severity::High,
-        Severity::High => Severity::Medium,
-        Severity::Medium => Severity::Low,
-        Severity::Low | Severity::Info => Severity::Info,
-    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ fn errors(nic: &NetInterface, threshold: f64) -> Option<Finding> {
         packets(nic)
     );
     Some(
-        Finding::new("network/errors", title, Category::Network, severity_by_ratio(share / threshold), target(nic))
+        Finding::new("network/errors", title, Category::Network, severity::by_ratio(share / threshold), target(nic))
             .evidence("packet errors", share, threshold, "%")
             .action(check_nic(nic, 0.7)),
     )
@@ -174,7 +174,7 @@ fn drops(nic: &NetInterface, share_threshold: f64, rate_threshold: f64, window_s
     .param("key", "net.core.netdev_max_backlog")
     .param("value", NETDEV_BACKLOG);
     Some(
-        Finding::new("network/drops", title, Category::Network, severity_by_ratio(overload), target(nic))
+        Finding::new("network/drops", title, Category::Network, severity::by_ratio(overload), target(nic))
             .evidence("packet drops", share, share_threshold, "%")
             .evidence("packet drop rate", rate, rate_threshold, "packets/s")
             .action(grow_rings)
@@ -220,7 +220,7 @@ fn saturation(nic: &NetInterface, threshold: f64) -> Option<Finding> {
         "network/saturation",
         title,
         Category::Network,
-        severity_by_ratio(headroom_ratio(used_pct, threshold)),
+        severity::by_ratio(headroom_ratio(used_pct, threshold)),
         target(nic),
     )
     .evidence("link utilization", used_pct, threshold, "%")
@@ -257,7 +257,7 @@ fn retransmits(network: &Network, threshold: f64) -> Option<Finding> {
         .param("key", "net.ipv4.tcp_congestion_control")
         .param("value", "bbr");
     Some(
-        Finding::new("network/retransmits", title, Category::Network, severity_by_ratio(share / threshold), "tcp")
+        Finding::new("network/retransmits", title, Category::Network, severity::by_ratio(share / threshold), "tcp")
             .evidence("tcp retransmits", share, threshold, "%")
             .action(find_loss)
             .action(enable_bbr),
@@ -312,15 +312,6 @@ fn target(nic: &NetInterface) -> String {
 fn headroom_ratio(observed_pct: f64, threshold_pct: f64) -> f64 {
     let left = 100.0 - observed_pct;
     if left <= 0.0 { f64::INFINITY } else { (100.0 - threshold_pct) / left }
-}
-
-/// Severity by how far past its threshold a metric is (observed ÷ threshold).
-fn severity_by_ratio(ratio: f64) -> Severity {
-    match ratio {
-        r if r >= 4.0 => Severity::Critical,
-        r if r >= 2.0 => Severity::High,
-        _ => Severity::Medium,
-    }
 }
 
 #[cfg(test)]

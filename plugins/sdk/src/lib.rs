@@ -31,6 +31,7 @@
 pub mod builders;
 pub mod config;
 pub mod metrics;
+pub mod severity;
 pub mod testing;
 
 /// Bindings generated from the contract. Plugins normally use the re-exports
@@ -55,7 +56,7 @@ pub use builders::param;
 pub use config::Config;
 
 /// The contract version this SDK was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// A rule plugin: implement this and call [`export_rule!`].
 pub trait Rule {

@@ -1,4 +1,5 @@
-//! Returns far more findings than the host accepts: reported as an invalid result.
+//! Returns far more findings than the host accepts (20x the default cap, yet
+//! quick to build even on a loaded machine): reported as an invalid result.
 use perfsage_sdk::*;
 
 struct Flood;
