@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::model::{ConfigEntry, ParamSpec, ParamValue, RuleInfo, Severity};
 use crate::plugins::Limits;
+use crate::sources::access_log::AccessLogSettings;
 
 /// The rule pack used when none is given.
 pub const DEFAULT_RULE_PACK: &str = include_str!("../../rules/default.toml");
@@ -28,6 +29,9 @@ pub struct RulePack {
     pub collect: CollectSettings,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// How access logs are read (`run --access-log`, `perfsage logs`).
+    #[serde(default)]
+    pub access_log: AccessLogSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
