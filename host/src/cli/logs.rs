@@ -9,7 +9,7 @@ use serde_json::json;
 use super::commands::write_stdout;
 use super::{DataFormat, Exit, Failure, LogsArgs};
 use crate::rulepack::RulePack;
-use crate::sources::access_log::{Accumulator, AccessLogSource};
+use crate::sources::access_log::{AccessLogSource, Accumulator};
 use crate::sources::histogram::round3;
 
 pub fn run(args: LogsArgs) -> Result<Exit, Failure> {
@@ -114,10 +114,5 @@ fn table(rows: &[Row], top: usize, acc: &Accumulator) -> String {
     table.with(tabled::settings::Style::rounded());
     let hidden = rows.len().saturating_sub(top);
     let more = if hidden > 0 { format!(", {hidden} more routes not shown (--top)") } else { String::new() };
-    format!(
-        "{table}\n{} lines, {} routes, {} unparseable{more}.\n",
-        acc.lines,
-        rows.len(),
-        acc.bad_lines
-    )
+    format!("{table}\n{} lines, {} routes, {} unparseable{more}.\n", acc.lines, rows.len(), acc.bad_lines)
 }

@@ -8,8 +8,8 @@ use crate::model::{Bucket, Latency};
 
 /// The cumulative bucket bounds written into each endpoint (for Apdex and custom quantiles).
 pub const BUCKET_BOUNDS_MS: [f64; 20] = [
-    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 250.0, 300.0, 400.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0,
-    2500.0, 5000.0, 10_000.0, 30_000.0,
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 250.0, 300.0, 400.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 2500.0,
+    5000.0, 10_000.0, 30_000.0,
 ];
 
 /// Percentiles of a µs histogram in ms, with the exact sum and max.
@@ -39,4 +39,3 @@ pub fn buckets(h: &Histogram<u64>) -> Vec<Bucket> {
 pub fn round3(v: f64) -> f64 {
     if v.is_finite() { (v * 1000.0).round() / 1000.0 } else { 0.0 }
 }
-

@@ -81,7 +81,12 @@ pub enum CollectError {
 }
 
 impl Collected {
-    fn add_endpoints(&mut self, source: String, endpoints: Vec<crate::model::Endpoint>, series: Vec<crate::model::Series>) {
+    fn add_endpoints(
+        &mut self,
+        source: String,
+        endpoints: Vec<crate::model::Endpoint>,
+        series: Vec<crate::model::Series>,
+    ) {
         self.snapshot.meta.sources.push(source);
         self.snapshot.endpoints.get_or_insert_with(Vec::new).extend(endpoints);
         if !series.is_empty() {

@@ -232,11 +232,7 @@ impl Accumulator {
                 requests: s.requests,
                 errors: s.server_errors,
                 client_errors: s.client_errors,
-                throughput_rps: if window_ms > 0 {
-                    round3(s.requests as f64 * 1000.0 / window_ms as f64)
-                } else {
-                    0.0
-                },
+                throughput_rps: if window_ms > 0 { round3(s.requests as f64 * 1000.0 / window_ms as f64) } else { 0.0 },
                 latency: s.latency_summary(),
                 upstream_latency: s.upstream_summary(),
                 buckets: if s.timed > 0 { buckets(&s.latency) } else { Vec::new() },

@@ -132,10 +132,8 @@ impl Template {
         while i < bytes.len() {
             let braced = bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{');
             let start = if braced { i + 2 } else { i + 1 };
-            let len = bytes[start.min(bytes.len())..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-                .count();
+            let len =
+                bytes[start.min(bytes.len())..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
             if bytes[i] != b'$' || len == 0 {
                 literal.push(bytes[i]);
                 i += 1;
@@ -202,9 +200,8 @@ impl Template {
                 Token::Field(field) => {
                     let rest = &line[pos..];
                     let end = match self.tokens.get(i + 1) {
-                        Some(Token::Literal(next)) => {
-                            field_end(rest, next[0], pos > 0 && line[pos - 1] == b'"').ok_or("a field runs off the line")?
-                        }
+                        Some(Token::Literal(next)) => field_end(rest, next[0], pos > 0 && line[pos - 1] == b'"')
+                            .ok_or("a field runs off the line")?,
                         _ => rest.len(),
                     };
                     let value = &rest[..end];

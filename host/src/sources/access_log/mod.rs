@@ -139,12 +139,9 @@ impl AccessLogSource {
         let mut magic = [0u8; 2];
         let gzip = file.read(&mut magic).map_err(read_error)? == 2 && magic == [0x1f, 0x8b];
         file.rewind().map_err(read_error)?;
-        let accumulator = if gzip {
-            self.analyze_gzip(file, progress)
-        } else {
-            self.analyze_plain(path, bytes, progress)
-        }
-        .map_err(read_error)?;
+        let accumulator =
+            if gzip { self.analyze_gzip(file, progress) } else { self.analyze_plain(path, bytes, progress) }
+                .map_err(read_error)?;
         Ok(LogAnalysis { path: path.into(), bytes, accumulator })
     }
 
