@@ -253,6 +253,8 @@ fn for_each_line(
             let end = start + newline;
             if skipping {
                 skipping = false;
+            } else if end - start > MAX_LINE_BYTES {
+                on_line(None);
             } else {
                 on_line(Some(&buffer[start..end]));
             }
