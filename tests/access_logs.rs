@@ -195,9 +195,8 @@ fn run_with_access_log_checks_routes_and_reports_an_unreadable_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     generate(&log, 2000);
-    let out = output(
-        perfsage(dir.path()).args(["run", "--window", "200ms", "--format", "json", "--access-log"]).arg(&log),
-    );
+    let out =
+        output(perfsage(dir.path()).args(["run", "--window", "200ms", "--format", "json", "--access-log"]).arg(&log));
     assert_eq!(out.status.code(), Some(0));
     let report = json(&out);
     let sources = report["snapshot_meta"]["sources"].as_array().unwrap();

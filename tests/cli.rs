@@ -24,7 +24,8 @@ fn run_audits_this_machine_and_prints_a_ranked_report() {
     assert_eq!(plugins.len(), 9);
     for p in plugins {
         // Without --probe or --access-log there are no endpoints to check.
-        let endpoint_rule = ["errors", "hotspots", "latency", "saturation", "upstream"].contains(&p["name"].as_str().unwrap());
+        let endpoint_rule =
+            ["errors", "hotspots", "latency", "saturation", "upstream"].contains(&p["name"].as_str().unwrap());
         assert_eq!(p["status"], if endpoint_rule { "skipped" } else { "ok" }, "{p}");
     }
     let scores: Vec<f64> =

@@ -110,8 +110,7 @@ fn slow_backend() -> u16 {
                 let mut request = [0u8; 4096];
                 let _ = stream.read(&mut request);
                 std::thread::sleep(Duration::from_millis(SLOW_MS));
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nslow\n");
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nslow\n");
             });
         }
     });
