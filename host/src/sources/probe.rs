@@ -205,7 +205,7 @@ pub fn probe(
     if options.duration.is_none() && options.requests.is_none() {
         return Err(ProbeError::Unbounded);
     }
-    if options.connections == 0 || options.rate.is_some_and(|r| !(r > 0.0)) {
+    if options.connections == 0 || options.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         return Err(ProbeError::BadSettings);
     }
     let targets = urls.iter().map(|u| Target::parse(u)).collect::<Result<Vec<_>, _>>()?;
