@@ -192,7 +192,16 @@ impl Template {
             }
             match token {
                 Token::Literal(l) => {
-                    if !line[pos..].starts_with(l) {
+                    let rest = &line[pos..];
+                    if !rest.starts_with(l) {
+                        // The line may end inside the last required literal when only
+                        // blanks and optional fields would follow (`..." ` + times).
+                        let ends_here = i + 1 >= self.required
+                            && l.starts_with(rest)
+                            && l[rest.len()..].iter().all(u8::is_ascii_whitespace);
+                        if ends_here {
+                            break;
+                        }
                         return Err("the line does not match the log format");
                     }
                     pos += l.len();
