@@ -260,5 +260,5 @@ fn a_corrupt_cache_entry_is_recompiled() {
     }
     let out = output(perfsage(cache.path()).arg("-v").arg("check").arg(&idle));
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stderr(&out).matches("cache Miss").count(), 4);
+    assert_eq!(stderr(&out).matches("cache Miss").count(), 9);
 }
