@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::actions::hooks::HookBinding;
 use crate::model::{ConfigEntry, ParamSpec, ParamValue, RuleInfo, Severity};
 use crate::plugins::Limits;
+use crate::sources::access_log::AccessLogSettings;
 
 /// The rule pack used when none is given.
 pub const DEFAULT_RULE_PACK: &str = include_str!("../../rules/default.toml");
@@ -36,6 +37,9 @@ pub struct RulePack {
     /// resolve; `None` for the built-in pack.
     #[serde(skip)]
     pub dir: Option<PathBuf>,
+    /// How access logs are read (`run --access-log`, `perfsage logs`).
+    #[serde(default)]
+    pub access_log: AccessLogSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -49,8 +49,8 @@ pub enum SnapshotOrigin {
 pub enum SourceError {
     #[error(transparent)]
     Replay(#[from] SnapshotError),
-    #[error("the system source failed")]
-    System(#[from] sources::system::SystemError),
+    #[error("collecting failed")]
+    Collect(#[from] sources::CollectError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +194,10 @@ fn obtain(origin: &SnapshotOrigin) -> Result<Snapshot, SourceError> {
         SnapshotOrigin::Collect(options) => {
             let collected = sources::collect(options)?;
             for warning in &collected.warnings {
-                log::warn!("system source: {warning}");
+                log::warn!("source: {warning}");
+            }
+            for failure in &collected.failures {
+                log::warn!("source failed: {failure}");
             }
             collected.snapshot
         }

@@ -22,17 +22,24 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let plugins = Plugins::load(&args.plugins, &pack)?;
     let collected = collect(&args.collect, &pack)?;
     for warning in &collected.warnings {
-        log::warn!("system source: {warning}");
+        log::warn!("{warning}");
+    }
+    for failure in &collected.failures {
+        eprintln!("perfsage: error: a source failed: {failure}");
     }
     let result = plugins.check(&collected.snapshot);
-    report(result, &collected.snapshot, &args.output)
+    let exit = report(result, &collected.snapshot, &args.output)?;
+    Ok(if collected.failures.is_empty() { exit } else { Exit::Degraded })
 }
 
 pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;
     let collected = collect(&args.collect, &pack)?;
     for warning in &collected.warnings {
-        log::warn!("system source: {warning}");
+        log::warn!("{warning}");
+    }
+    for failure in &collected.failures {
+        eprintln!("perfsage: error: a source failed: {failure}");
     }
     if args.output == Path::new("-") {
         let mut text = serde_json::to_string_pretty(&collected.snapshot).map_err(Failure::degraded)?;
@@ -42,7 +49,7 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Failure> {
         snapshot::save(&args.output, &collected.snapshot).map_err(Failure::usage)?;
         eprintln!("perfsage: snapshot written to {}", args.output.display());
     }
-    Ok(Exit::Clean)
+    Ok(if collected.failures.is_empty() { Exit::Clean } else { Exit::Degraded })
 }
 
 pub fn check(args: CheckArgs) -> Result<Exit, Failure> {
@@ -209,16 +216,28 @@ pub(super) fn external_plugin_paths(args: &PluginArgs) -> Result<Vec<PathBuf>, F
     Ok(paths)
 }
 
-pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> CollectOptions {
-    CollectOptions {
+pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<CollectOptions, Failure> {
+    if !args.probe.is_empty() {
+        sources::probe::validate(&args.probe).map_err(Failure::usage)?;
+    }
+    let probe_options = sources::probe::ProbeOptions::new(args.probe_connections, args.probe_duration);
+    let access_log = pack.access_log.clone();
+    // A bad [access_log] section is the user's to fix, before anything is measured.
+    sources::access_log::AccessLogSource::new(&access_log).map_err(Failure::usage)?;
+    let options = CollectOptions {
         window: args.window.unwrap_or(std::time::Duration::from_millis(pack.collect.window_ms)),
         top_processes: pack.collect.top_processes,
-    }
+        probe: args.probe.clone(),
+        probe_options,
+        access_logs: args.access_log.clone(),
+        access_log,
+    };
+    Ok(options)
 }
 
 pub(super) fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
-    sources::collect(&collect_options(args, pack))
-        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting this machine failed")))
+    sources::collect(&collect_options(args, pack)?)
+        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting failed")))
 }
 
 /// Print the report and decide the exit code.

@@ -7,6 +7,8 @@ mod commands;
 mod plugin_new;
 mod plugin_pin;
 mod plugin_test;
+mod logs;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,10 @@ Examples:
   perfsage plan                             what each action would run, with the hooks' dry runs
   perfsage apply --action memory.lower-swappiness --yes
   perfsage journal                          what apply did, when, and how it ended
+
+  perfsage probe http://127.0.0.1/api/contacts -c 64 -d 10s
+  perfsage logs /var/log/nginx/access.log   where the server's time goes, route by route
+  perfsage run --probe http://127.0.0.1/ --access-log /var/log/nginx/access.log
 
 apply exits 2 when it has no consent (no --yes, not on a terminal) and 3 when a hook
 or its verification failed.
@@ -89,6 +95,71 @@ enum Command {
     History(audit::HistoryArgs),
     /// Show a past audit in any format.
     Report(audit::ReportArgs),
+    /// Load URLs with HTTP requests and print latency percentiles, throughput and errors.
+    Probe(ProbeArgs),
+    /// Read access logs and print requests, errors and latency per route, by total time spent.
+    Logs(LogsArgs),
+}
+
+/// Output of the measuring commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DataFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    /// The URLs to probe (http://), one after another.
+    #[arg(value_name = "URL", required = true)]
+    urls: Vec<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(short, long, default_value_t = 16)]
+    connections: usize,
+    /// How long to probe each URL [default: 10s unless --requests is given].
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Stop after this many requests per URL.
+    #[arg(short = 'n', long, value_name = "COUNT")]
+    requests: Option<u64>,
+    /// Fixed request rate per second (open model: latency counts from the intended send time).
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
+    /// HTTP method.
+    #[arg(short = 'X', long, default_value = "GET")]
+    method: String,
+    /// Extra request header `Name: value`; repeatable.
+    #[arg(short = 'H', long, value_name = "HEADER")]
+    header: Vec<String>,
+    /// Request body.
+    #[arg(long, conflicts_with = "body_file")]
+    body: Option<String>,
+    /// Request body from a file.
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    /// Per-request timeout, connect included.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    timeout: Duration,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DataFormat::Table)]
+    format: DataFormat,
+}
+
+#[derive(Debug, Args)]
+struct LogsArgs {
+    /// Access logs (plain or gzip): combined with request times, a `log_format` from --config, or JSON lines.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+    /// Rule pack whose [access_log] settings (format, service, route patterns) apply.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How many routes the table shows.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    #[arg(long, value_enum, default_value_t = DataFormat::Table)]
+    format: DataFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +289,18 @@ struct CollectArgs {
     /// [default: the rule pack's collect.window_ms, 1s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     window: Option<Duration>,
+    /// Also probe this URL (after sampling the system) into the snapshot's endpoints; repeatable.
+    #[arg(long = "probe", value_name = "URL")]
+    probe: Vec<String>,
+    /// How long each --probe URL is loaded.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    probe_duration: Duration,
+    /// Connections each --probe URL is loaded with.
+    #[arg(long, value_name = "COUNT", default_value_t = 16)]
+    probe_connections: usize,
+    /// Also read this access log into the snapshot's endpoints and series; repeatable.
+    #[arg(long = "access-log", value_name = "FILE")]
+    access_log: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +415,8 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::New(args)) => plugin_new::plugin_new(args),
         Command::Plugin(PluginCommand::Test(args)) => plugin_test::plugin_test(args),
         Command::Plugin(PluginCommand::Pin(args)) => plugin_pin::plugin_pin(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Logs(args) => logs::run(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),

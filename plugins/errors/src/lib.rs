@@ -1,0 +1,240 @@
+//! Built-in rule plugin `errors`: which routes fail, and when did failures burst?
+//!
+//! - **rate** (`errors/rate`): per route with at least `min_requests`
+//!   requests, the share answered with a 5xx (or, for a probe, not answered
+//!   at all) above `error_rate_pct`. Severity by ratio to the threshold:
+//!   over it `medium`, four times `high`, ten times `critical`.
+//! - **burst** (`errors/burst`): in the per-minute series `http_requests` and
+//!   `http_errors` (same labels), minutes whose error share reaches
+//!   `burst_error_pct` with at least `burst_min_errors` errors, and at least
+//!   three times the series' overall share: an outage or a bad deploy rather
+//!   than a steady trickle. `high`, `critical` when a burst lasts five minutes or more.
+//!
+//! Actions: fix the failing dependency (the route's or the service's), and
+//! put a timeout and circuit breaker in front of it so one failing
+//! dependency does not take every worker down with it.
+
+use perfsage_sdk::endpoints::fix_failing_dependency;
+use perfsage_sdk::*;
+
+/// The `errors` rule plugin.
+pub struct Plugin;
+
+/// A burst at least this many times the overall error share.
+const BURST_OVER_BASELINE: f64 = 3.0;
+/// Burst minutes from which the burst is critical.
+const LONG_BURST_MINUTES: usize = 5;
+
+impl Rule for Plugin {
+    fn describe() -> RuleInfo {
+        RuleInfo::new(
+            "errors",
+            env!("CARGO_PKG_VERSION"),
+            "Per-route server error rate and error bursts over time",
+            Category::Software,
+        )
+        .needs(&[Section::Endpoints])
+        .uses(&[Section::Series])
+        .param(
+            param::number(
+                "error_rate_pct",
+                "Share of a route's requests failing (5xx) above which it is broken",
+                "%",
+                1.0,
+            )
+            .range(0.01, 100.0),
+        )
+        .param(param::integer("min_requests", "Routes with fewer requests are not judged", "", 20).min(1.0))
+        .param(
+            param::number("burst_error_pct", "Share of a minute's requests failing that makes a burst", "%", 10.0)
+                .range(0.1, 100.0),
+        )
+        .param(param::integer("burst_min_errors", "Errors a minute needs to count as a burst", "", 10).min(1.0))
+    }
+
+    fn check(snapshot: &Snapshot, config: &Config) -> Result<Vec<Finding>, String> {
+        let endpoints = snapshot.endpoints.as_deref().ok_or("the snapshot has no endpoints section")?;
+        let threshold = config.number("error_rate_pct");
+        let min_requests = config.integer("min_requests") as u64;
+        let mut findings: Vec<Finding> =
+            endpoints.iter().filter(|e| e.requests >= min_requests).filter_map(|e| rate(e, threshold)).collect();
+        let burst = Burst {
+            error_pct: config.number("burst_error_pct"),
+            min_errors: config.integer("burst_min_errors") as f64,
+        };
+        findings.extend(bursts(snapshot.series.as_deref().unwrap_or_default(), &burst));
+        Ok(findings)
+    }
+}
+
+export_rule!(Plugin);
+
+fn rate(endpoint: &Endpoint, threshold: f64) -> Option<Finding> {
+    let observed = metrics::pct(endpoint.errors as f64, endpoint.requests as f64);
+    if observed <= threshold {
+        return None;
+    }
+    let ratio = observed / threshold;
+    let severity = match ratio {
+        r if r >= 10.0 => Severity::Critical,
+        r if r >= 4.0 => Severity::High,
+        _ => Severity::Medium,
+    };
+    let route = &endpoint.route;
+    let title = format!(
+        "{route} fails {observed:.1}% of requests ({} of {}, threshold {threshold}%)",
+        endpoint.errors, endpoint.requests
+    );
+    Some(
+        Finding::new("errors/rate", title, Category::Software, severity, route.clone())
+            .evidence("server error rate", observed, threshold, "%")
+            .action(fix_failing_dependency(route, 0.9))
+            .action(circuit_breaker(route)),
+    )
+}
+
+struct Burst {
+    error_pct: f64,
+    min_errors: f64,
+}
+
+fn bursts(series: &[Series], burst: &Burst) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for errors in series.iter().filter(|s| s.name == "http_errors") {
+        let Some(requests) = series.iter().find(|s| s.name == "http_requests" && s.labels == errors.labels) else {
+            continue;
+        };
+        let total_requests: f64 = requests.values.iter().sum();
+        let baseline = metrics::pct(errors.values.iter().sum(), total_requests);
+        let by_minute: Vec<(f64, f64)> = requests
+            .timestamps_ms
+            .iter()
+            .zip(&requests.values)
+            .filter_map(|(t, r)| {
+                let i = errors.timestamps_ms.iter().position(|et| et == t)?;
+                Some((errors.values[i], *r))
+            })
+            .collect();
+        let burst_minutes: Vec<f64> = by_minute
+            .iter()
+            .map(|(e, r)| (*e, metrics::pct(*e, *r)))
+            .filter(|(e, share)| {
+                *e >= burst.min_errors && *share >= burst.error_pct && *share >= baseline * BURST_OVER_BASELINE
+            })
+            .map(|(_, share)| share)
+            .collect();
+        let Some(worst) = burst_minutes.iter().copied().reduce(f64::max) else { continue };
+        let service = errors.labels.iter().find(|l| l.name == "service").map_or("all", |l| l.value.as_str());
+        let target = format!("service {service}");
+        let severity = if burst_minutes.len() >= LONG_BURST_MINUTES { Severity::Critical } else { Severity::High };
+        let title = format!(
+            "Error burst on {service}: {} minutes with up to {worst:.0}% of requests failing (overall {baseline:.1}%)",
+            burst_minutes.len()
+        );
+        findings.push(
+            Finding::new("errors/burst", title, Category::Software, severity, target.clone())
+                .evidence("worst minute error rate", worst, burst.error_pct, "%")
+                .evidence("burst minutes", burst_minutes.len() as f64, 1.0, "min")
+                .action(fix_failing_dependency(&target, 0.8))
+                .action(circuit_breaker(&target)),
+        );
+    }
+    findings
+}
+
+fn circuit_breaker(target: &str) -> Action {
+    Action::new("endpoint.add-circuit-breaker", format!("Bound the damage of failures on {target}"), Category::Software)
+        .detail(format!(
+            "Give the calls behind {target} a short timeout and a circuit breaker, and let nginx \
+             retry idempotent requests on another upstream (`proxy_next_upstream error timeout`), \
+             so a failing dependency fails fast instead of holding workers until they all wait on it."
+        ))
+        .impact(0.3)
+        .confidence(0.5)
+        .effort(Level::Medium)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfsage_sdk::testing::check;
+
+    fn endpoint(route: &str, requests: u64, errors: u64) -> Endpoint {
+        let latency = Latency {
+            p50_ms: 10.0,
+            p90_ms: 20.0,
+            p95_ms: 30.0,
+            p99_ms: 50.0,
+            p999_ms: 60.0,
+            max_ms: 80.0,
+            mean_ms: 12.0,
+        };
+        Endpoint {
+            service: "web".into(),
+            route: route.into(),
+            requests,
+            errors,
+            client_errors: 0,
+            throughput_rps: 1.0,
+            latency,
+            upstream_latency: None,
+            buckets: vec![],
+            window_ms: 60_000,
+        }
+    }
+
+    fn series(name: &str, values: &[f64]) -> Series {
+        Series {
+            name: name.into(),
+            labels: vec![Label { name: "service".into(), value: "web".into() }],
+            timestamps_ms: (0..values.len() as i64).map(|i| i * 60_000).collect(),
+            values: values.to_vec(),
+        }
+    }
+
+    fn snapshot(endpoints: Vec<Endpoint>, series: Vec<Series>) -> Snapshot {
+        let meta = Meta {
+            schema_version: 1,
+            taken_at_ms: 0,
+            window_ms: 0,
+            hostname: "h".into(),
+            os: "".into(),
+            kernel: "".into(),
+            sources: vec![],
+        };
+        Snapshot {
+            meta,
+            cpu: None,
+            memory: None,
+            disks: None,
+            network: None,
+            processes: None,
+            endpoints: Some(endpoints),
+            queries: None,
+            databases: None,
+            series: Some(series),
+        }
+    }
+
+    #[test]
+    fn error_rate_scales_and_small_routes_are_ignored() {
+        let s = snapshot(
+            vec![endpoint("GET /ok", 1000, 5), endpoint("POST /pay", 1000, 150), endpoint("GET /rare", 10, 10)],
+            vec![],
+        );
+        let findings = check::<Plugin>(&s, vec![]).unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!((findings[0].target.as_str(), findings[0].severity), ("POST /pay", Severity::Critical));
+    }
+
+    #[test]
+    fn a_burst_stands_out_of_a_steady_trickle() {
+        let requests = series("http_requests", &[1000.0; 10]);
+        let steady = series("http_errors", &[5.0; 10]);
+        assert!(check::<Plugin>(&snapshot(vec![], vec![requests.clone(), steady]), vec![]).unwrap().is_empty());
+        let burst = series("http_errors", &[5.0, 5.0, 400.0, 350.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
+        let findings = check::<Plugin>(&snapshot(vec![], vec![requests, burst]), vec![]).unwrap();
+        assert_eq!((findings[0].rule.as_str(), findings[0].severity), ("errors/burst", Severity::High));
+        assert_eq!(findings[0].evidence[0].observed, 40.0);
+    }
+}

@@ -1,0 +1,164 @@
+//! Built-in rule plugin `hotspots`: which routes hold the server's time?
+//!
+//! A route's server time is requests × mean latency over the window; its
+//! share is that over the sum for its service. A route holding more than
+//! `share_high_pct` (`hotspots/route`) is where optimization pays most,
+//! whether it is slow or merely frequent: `medium`, `high` from half of the
+//! service's time. Services with fewer than `min_routes` routes are not
+//! judged (one route always holds everything).
+//!
+//! Actions: profile the route first (its share is the most any fix can
+//! win), cache it when it reads, make its queries cheaper otherwise.
+
+use std::collections::BTreeMap;
+
+use perfsage_sdk::endpoints::{busy_seconds, cache_route, index_or_paginate, is_read};
+use perfsage_sdk::*;
+
+/// The `hotspots` rule plugin.
+pub struct Plugin;
+
+impl Rule for Plugin {
+    fn describe() -> RuleInfo {
+        RuleInfo::new(
+            "hotspots",
+            env!("CARGO_PKG_VERSION"),
+            "Routes by share of the total server time",
+            Category::Software,
+        )
+        .needs(&[Section::Endpoints])
+        .param(
+            param::number(
+                "share_high_pct",
+                "Share of a service's server time above which a route is a hotspot",
+                "%",
+                25.0,
+            )
+            .range(1.0, 100.0),
+        )
+        .param(param::integer("min_routes", "Services with fewer routes are not judged", "", 3).min(2.0))
+    }
+
+    fn check(snapshot: &Snapshot, config: &Config) -> Result<Vec<Finding>, String> {
+        let endpoints = snapshot.endpoints.as_deref().ok_or("the snapshot has no endpoints section")?;
+        let threshold = config.number("share_high_pct");
+        let min_routes = config.integer("min_routes") as usize;
+        let mut services: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+        for e in endpoints {
+            services.entry(e.service.as_str()).or_default().push(e);
+        }
+        let mut findings = Vec::new();
+        for (service, routes) in services.into_iter().filter(|(_, r)| r.len() >= min_routes) {
+            let total: f64 = routes.iter().map(|e| busy_seconds(e)).sum();
+            for e in routes {
+                let share = metrics::pct(busy_seconds(e), total);
+                if share > threshold {
+                    findings.push(hotspot(e, service, share, threshold));
+                }
+            }
+        }
+        Ok(findings)
+    }
+}
+
+export_rule!(Plugin);
+
+fn hotspot(endpoint: &Endpoint, service: &str, share: f64, threshold: f64) -> Finding {
+    let route = &endpoint.route;
+    let severity = if share >= 50.0 { Severity::High } else { Severity::Medium };
+    let title = format!(
+        "{route} holds {share:.0}% of {service}'s server time ({} requests × {:.0} ms mean)",
+        endpoint.requests, endpoint.latency.mean_ms
+    );
+    let impact = share / 100.0;
+    let mut finding = Finding::new("hotspots/route", title, Category::Software, severity, route.clone())
+        .evidence("share of server time", share, threshold, "%")
+        .action(
+            Action::new("endpoint.profile-route", format!("Profile {route} first"), Category::Software)
+                .detail(format!(
+                    "{route} takes {share:.0}% of the time {service} spends answering: every millisecond saved \
+                     there is worth more than anywhere else. Trace a few slow requests (APM, `EXPLAIN ANALYZE` \
+                     of its queries, a flame graph of the worker) to see what it waits on."
+                ))
+                .impact(impact)
+                .confidence(0.7)
+                .effort(Level::Low),
+        );
+    if is_read(route) {
+        finding = finding.action(cache_route(route, impact));
+    }
+    finding.action(index_or_paginate(route, impact * 0.7))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfsage_sdk::testing::check;
+
+    fn endpoint(route: &str, requests: u64, mean_ms: f64) -> Endpoint {
+        let latency = Latency {
+            p50_ms: mean_ms,
+            p90_ms: mean_ms,
+            p95_ms: mean_ms,
+            p99_ms: mean_ms,
+            p999_ms: mean_ms,
+            max_ms: mean_ms,
+            mean_ms,
+        };
+        Endpoint {
+            service: "web".into(),
+            route: route.into(),
+            requests,
+            errors: 0,
+            client_errors: 0,
+            throughput_rps: 1.0,
+            latency,
+            upstream_latency: None,
+            buckets: vec![],
+            window_ms: 60_000,
+        }
+    }
+
+    fn snapshot(endpoints: Vec<Endpoint>) -> Snapshot {
+        let meta = Meta {
+            schema_version: 1,
+            taken_at_ms: 0,
+            window_ms: 0,
+            hostname: "h".into(),
+            os: "".into(),
+            kernel: "".into(),
+            sources: vec![],
+        };
+        Snapshot {
+            meta,
+            cpu: None,
+            memory: None,
+            disks: None,
+            network: None,
+            processes: None,
+            endpoints: Some(endpoints),
+            queries: None,
+            databases: None,
+            series: None,
+        }
+    }
+
+    #[test]
+    fn the_route_holding_most_time_is_named() {
+        let s = snapshot(vec![
+            endpoint("GET /a", 1000, 10.0),
+            endpoint("GET /b", 1000, 10.0),
+            endpoint("GET /report", 100, 800.0),
+        ]);
+        let findings = check::<Plugin>(&s, vec![]).unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!((findings[0].target.as_str(), findings[0].severity), ("GET /report", Severity::High));
+        assert!((findings[0].evidence[0].observed - 80.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn evenly_spread_time_is_silent() {
+        let s = snapshot((0..5).map(|i| endpoint(&format!("GET /{i}"), 100, 10.0)).collect());
+        assert!(check::<Plugin>(&s, vec![]).unwrap().is_empty());
+    }
+}
