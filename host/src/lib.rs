@@ -16,12 +16,14 @@
 //! - [`ranking`]: orders findings and actions (pure);
 //! - [`reports`]: renders the ranked result (pure);
 //! - [`actions`]: plans, dry-runs and applies actions through rule-pack hooks;
+//! - [`digest`]: slow query logs grouped by statement class;
 //! - [`cli`]: the command line.
 
 pub mod actions;
 pub mod cases;
 pub mod check;
 pub mod cli;
+pub mod digest;
 pub mod model;
 pub mod plugins;
 pub mod ranking;

@@ -20,19 +20,14 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.plugins.config.as_deref()).map_err(Failure::usage)?;
     let plugins = Plugins::load(&args.plugins, &pack)?;
     let collected = collect(&args.collect, &pack)?;
-    for warning in &collected.warnings {
-        log::warn!("system source: {warning}");
-    }
     let result = plugins.check(&collected.snapshot);
-    report(result, &collected.snapshot, &args.output)
+    let exit = report(result, &collected.snapshot, &args.output)?;
+    Ok(if collected.failed.is_empty() { exit } else { Exit::Degraded })
 }
 
 pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;
     let collected = collect(&args.collect, &pack)?;
-    for warning in &collected.warnings {
-        log::warn!("system source: {warning}");
-    }
     if args.output == Path::new("-") {
         let mut text = serde_json::to_string_pretty(&collected.snapshot).map_err(Failure::degraded)?;
         text.push('\n');
@@ -41,7 +36,7 @@ pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Failure> {
         snapshot::save(&args.output, &collected.snapshot).map_err(Failure::usage)?;
         eprintln!("perfsage: snapshot written to {}", args.output.display());
     }
-    Ok(Exit::Clean)
+    Ok(if collected.failed.is_empty() { Exit::Clean } else { Exit::Degraded })
 }
 
 pub fn check(args: CheckArgs) -> Result<Exit, Failure> {
@@ -186,13 +181,27 @@ fn external_plugin_paths(args: &PluginArgs) -> Result<Vec<PathBuf>, Failure> {
     Ok(paths)
 }
 
+/// Collect with the command line's and the rule pack's sources; log what went
+/// wrong (a failed source with its cause chain) and carry on.
 pub(super) fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
     let options = CollectOptions {
         window: args.window.unwrap_or(std::time::Duration::from_millis(pack.collect.window_ms)),
         top_processes: pack.collect.top_processes,
+        postgres: pack.sources.postgres.iter().chain(&args.postgres).cloned().collect(),
+        mysql: pack.sources.mysql.iter().chain(&args.mysql).cloned().collect(),
     };
-    sources::collect(&options)
-        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting this machine failed")))
+    let collected = sources::collect(&options)
+        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting this machine failed")))?;
+    for warning in &collected.warnings {
+        log::warn!("{warning}");
+    }
+    for failure in &collected.failed {
+        let chain: Vec<String> = std::iter::successors(Some(failure as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect();
+        log::error!("source failed, the run goes on without it: {}", chain.join(": "));
+    }
+    Ok(collected)
 }
 
 /// Print the report and decide the exit code.

@@ -3,6 +3,7 @@
 
 mod actions;
 mod commands;
+mod digest;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ Examples:
   perfsage plan                             what each action would run, with the hooks' dry runs
   perfsage apply --action memory.lower-swappiness --yes
   perfsage journal                          what apply did, when, and how it ended
+  perfsage run --postgres postgresql://perfsage@127.0.0.1/shop   also read a database server
+  perfsage digest /var/log/mysql/slow.log --format json           slow queries by class
 
 apply exits 2 when it has no consent (no --yes, not on a terminal) and 3 when a hook
 or its verification failed.";
@@ -71,6 +74,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Show the journal of applied actions.
     Journal(JournalArgs),
+    /// Group a MySQL/MariaDB slow query log by statement class: count, total,
+    /// mean and p95 time, rows examined and sent.
+    Digest(DigestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,7 +187,16 @@ struct JournalArgs {
     format: ActionFormat,
 }
 
-/// Output of `plan`, `apply` and `journal`.
+#[derive(Debug, Args)]
+struct DigestArgs {
+    /// A slow query log (`slow_query_log_file`).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
+
+/// Output of `plan`, `apply`, `journal` and `digest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ActionFormat {
     Text,
@@ -194,6 +209,14 @@ struct CollectArgs {
     /// [default: the rule pack's collect.window_ms, 1s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     window: Option<Duration>,
+    /// Also read this PostgreSQL server's statistics, e.g.
+    /// `postgresql://perfsage@127.0.0.1:5432/shop`; repeatable (adds to the rule pack's [sources]).
+    #[arg(long, value_name = "URL")]
+    postgres: Vec<String>,
+    /// Also read this MySQL or MariaDB server's statistics, e.g.
+    /// `mysql://perfsage@127.0.0.1:3306/shop`; repeatable (adds to the rule pack's [sources]).
+    #[arg(long, value_name = "URL")]
+    mysql: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +321,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => actions::plan(args),
         Command::Apply(args) => actions::apply(args),
         Command::Journal(args) => actions::journal(args),
+        Command::Digest(args) => digest::run(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),
