@@ -37,6 +37,9 @@ impl State {
     fn command(&self, args: &[&str]) -> Command {
         let mut command = perfsage(&self.path().join("cache"));
         command.args(args).arg("--state-dir").arg(self.path().join("state"));
+        if args.first() == Some(&"audit") {
+            command.arg("--config").arg(fixture("audits/system-rules.toml"));
+        }
         command
     }
 
@@ -152,7 +155,12 @@ fn history_counts_by_severity_and_report_replays_any_audit_in_every_format() {
     assert!(table.contains("crm-web-1") && table.contains("complete"), "{table}");
 
     // The stored report is exactly what `check` prints for the same snapshot.
-    let check = output(perfsage(&state.path().join("cache")).args(["check", "--format", "json"]).arg(fixture(BUSY)));
+    let check = output(
+        perfsage(&state.path().join("cache"))
+            .args(["check", "--format", "json", "--config"])
+            .arg(fixture("audits/system-rules.toml"))
+            .arg(fixture(BUSY)),
+    );
     let report = json(&output(&mut state.command(&["report", &id, "--format", "json"])));
     assert_eq!(report["report"], json(&check));
     assert_eq!(report["diff"], busy["diff"]);

@@ -4,10 +4,10 @@
 mod actions;
 mod audit;
 mod commands;
+mod logs;
 mod plugin_new;
 mod plugin_pin;
 mod plugin_test;
-mod logs;
 mod probe;
 
 use std::path::PathBuf;
