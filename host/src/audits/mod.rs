@@ -41,7 +41,7 @@ pub enum SnapshotOrigin {
     /// Replay a saved snapshot (fixtures, or snapshots taken elsewhere).
     Replay(PathBuf),
     /// Collect with the configured sources.
-    Collect(CollectOptions),
+    Collect(Box<CollectOptions>),
 }
 
 /// Why an audit got no snapshot.

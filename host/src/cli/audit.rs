@@ -136,7 +136,7 @@ pub fn audit(args: AuditArgs) -> Result<Exit, Failure> {
     let plugins = Plugins::load(&args.plugins, &pack)?;
     let origin = match &args.snapshot {
         Some(path) => SnapshotOrigin::Replay(path.clone()),
-        None => SnapshotOrigin::Collect(collect_options(&args.collect, &pack)?),
+        None => SnapshotOrigin::Collect(Box::new(collect_options(&args.collect, &pack)?)),
     };
     let exports = Exports { json: args.json.clone(), html: args.html.clone(), prometheus: args.prometheus.clone() };
 
