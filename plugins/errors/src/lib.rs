@@ -184,36 +184,11 @@ mod tests {
     }
 
     fn series(name: &str, values: &[f64]) -> Series {
-        Series {
-            name: name.into(),
-            labels: vec![Label { name: "service".into(), value: "web".into() }],
-            timestamps_ms: (0..values.len() as i64).map(|i| i * 60_000).collect(),
-            values: values.to_vec(),
-        }
+        perfsage_sdk::testing::series_per_minute(name, "web", values)
     }
 
     fn snapshot(endpoints: Vec<Endpoint>, series: Vec<Series>) -> Snapshot {
-        let meta = Meta {
-            schema_version: 1,
-            taken_at_ms: 0,
-            window_ms: 0,
-            hostname: "h".into(),
-            os: "".into(),
-            kernel: "".into(),
-            sources: vec![],
-        };
-        Snapshot {
-            meta,
-            cpu: None,
-            memory: None,
-            disks: None,
-            network: None,
-            processes: None,
-            endpoints: Some(endpoints),
-            queries: None,
-            databases: None,
-            series: Some(series),
-        }
+        Snapshot { endpoints: Some(endpoints), series: Some(series), ..perfsage_sdk::testing::empty_snapshot() }
     }
 
     #[test]

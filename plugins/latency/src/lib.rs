@@ -128,27 +128,7 @@ mod tests {
     }
 
     fn snapshot(endpoints: Vec<Endpoint>) -> Snapshot {
-        let meta = Meta {
-            schema_version: 1,
-            taken_at_ms: 0,
-            window_ms: 0,
-            hostname: "h".into(),
-            os: "".into(),
-            kernel: "".into(),
-            sources: vec![],
-        };
-        Snapshot {
-            meta,
-            cpu: None,
-            memory: None,
-            disks: None,
-            network: None,
-            processes: None,
-            endpoints: Some(endpoints),
-            queries: None,
-            databases: None,
-            series: None,
-        }
+        Snapshot { endpoints: Some(endpoints), ..perfsage_sdk::testing::empty_snapshot() }
     }
 
     #[test]

@@ -35,3 +35,38 @@ pub fn only_sections(snapshot: &Snapshot, needs: &[Section]) -> Snapshot {
         series: snapshot.series.as_ref().filter(|_| has(Section::Series)).cloned(),
     }
 }
+
+/// A snapshot of a test host with every section absent; a test fills in the
+/// sections its rule reads: `Snapshot { endpoints: Some(..), ..empty_snapshot() }`.
+pub fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        meta: crate::Meta {
+            schema_version: 1,
+            taken_at_ms: 0,
+            window_ms: 0,
+            hostname: "h".into(),
+            os: String::new(),
+            kernel: String::new(),
+            sources: Vec::new(),
+        },
+        cpu: None,
+        memory: None,
+        disks: None,
+        network: None,
+        processes: None,
+        endpoints: None,
+        queries: None,
+        databases: None,
+        series: None,
+    }
+}
+
+/// A series sampled once a minute from time 0, labelled with its service.
+pub fn series_per_minute(name: &str, service: &str, values: &[f64]) -> crate::Series {
+    crate::Series {
+        name: name.into(),
+        labels: vec![crate::Label { name: "service".into(), value: service.into() }],
+        timestamps_ms: (0..values.len() as i64).map(|i| i * 60_000).collect(),
+        values: values.to_vec(),
+    }
+}
