@@ -283,26 +283,7 @@ mod tests {
     }
 
     fn snapshot(cpu: Cpu, processes: Option<Vec<Process>>) -> Snapshot {
-        Snapshot {
-            meta: Meta {
-                schema_version: 1,
-                taken_at_ms: 1_750_000_000_000,
-                window_ms: 60_000,
-                hostname: "crm-web-1".into(),
-                os: "Ubuntu 24.04".into(),
-                kernel: "6.8.0".into(),
-                sources: vec!["system".into()],
-            },
-            cpu: Some(cpu),
-            memory: None,
-            disks: None,
-            network: None,
-            processes,
-            endpoints: None,
-            queries: None,
-            databases: None,
-            series: None,
-        }
+        Snapshot { cpu: Some(cpu), processes, ..perfsage_sdk::testing::empty_snapshot() }
     }
 
     fn run(snapshot: &Snapshot, overrides: &[(&str, f64)]) -> Vec<Finding> {

@@ -339,26 +339,7 @@ mod tests {
     }
 
     fn snapshot(disks: Vec<Disk>) -> Snapshot {
-        Snapshot {
-            meta: Meta {
-                schema_version: 1,
-                taken_at_ms: 1_750_000_000_000,
-                window_ms: 60_000,
-                hostname: "crm-web-1".into(),
-                os: "Ubuntu 24.04".into(),
-                kernel: "6.8.0".into(),
-                sources: vec!["system".into()],
-            },
-            cpu: None,
-            memory: None,
-            disks: Some(disks),
-            network: None,
-            processes: None,
-            endpoints: None,
-            queries: None,
-            databases: None,
-            series: None,
-        }
+        Snapshot { disks: Some(disks), ..perfsage_sdk::testing::empty_snapshot() }
     }
 
     fn run(disks: Vec<Disk>, overrides: &[(&str, f64)]) -> Vec<Finding> {

@@ -311,26 +311,7 @@ mod tests {
     }
 
     fn snapshot(memory: Memory, processes: Option<Vec<Process>>) -> Snapshot {
-        Snapshot {
-            meta: Meta {
-                schema_version: 1,
-                taken_at_ms: 1_750_000_000_000,
-                window_ms: 60_000,
-                hostname: "crm-db-1".into(),
-                os: "Ubuntu 24.04".into(),
-                kernel: "6.8.0".into(),
-                sources: vec!["system".into()],
-            },
-            cpu: None,
-            memory: Some(memory),
-            disks: None,
-            network: None,
-            processes,
-            endpoints: None,
-            queries: None,
-            databases: None,
-            series: None,
-        }
+        Snapshot { memory: Some(memory), processes, ..perfsage_sdk::testing::empty_snapshot() }
     }
 
     fn run(snapshot: &Snapshot) -> Vec<Finding> {

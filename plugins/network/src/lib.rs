@@ -338,24 +338,8 @@ mod tests {
 
     fn snapshot(interfaces: Vec<NetInterface>, tcp_retransmit_pct: Option<f64>) -> Snapshot {
         Snapshot {
-            meta: Meta {
-                schema_version: 1,
-                taken_at_ms: 1_750_000_000_000,
-                window_ms: 60_000,
-                hostname: "crm-web-1".into(),
-                os: "Ubuntu 24.04".into(),
-                kernel: "6.8.0".into(),
-                sources: vec!["system".into()],
-            },
-            cpu: None,
-            memory: None,
-            disks: None,
             network: Some(Network { interfaces, tcp_retransmits_per_sec: None, tcp_retransmit_pct }),
-            processes: None,
-            endpoints: None,
-            queries: None,
-            databases: None,
-            series: None,
+            ..perfsage_sdk::testing::empty_snapshot()
         }
     }
 

@@ -36,18 +36,19 @@ pub fn only_sections(snapshot: &Snapshot, needs: &[Section]) -> Snapshot {
     }
 }
 
-/// A snapshot of a test host with every section absent; a test fills in the
-/// sections its rule reads: `Snapshot { endpoints: Some(..), ..empty_snapshot() }`.
+/// A snapshot of a test host (a one-minute window) with every section absent;
+/// a test fills in the sections its rule reads:
+/// `Snapshot { endpoints: Some(..), ..empty_snapshot() }`.
 pub fn empty_snapshot() -> Snapshot {
     Snapshot {
         meta: crate::Meta {
             schema_version: 1,
-            taken_at_ms: 0,
-            window_ms: 0,
-            hostname: "h".into(),
-            os: String::new(),
-            kernel: String::new(),
-            sources: Vec::new(),
+            taken_at_ms: 1_750_000_000_000,
+            window_ms: 60_000,
+            hostname: "crm-web-1".into(),
+            os: "Ubuntu 24.04".into(),
+            kernel: "6.8.0".into(),
+            sources: vec!["system".into()],
         },
         cpu: None,
         memory: None,
