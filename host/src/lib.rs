@@ -19,6 +19,7 @@
 //! - [`reports`]: renders the ranked result (pure);
 //! - [`actions`]: plans, dry-runs and applies actions through rule-pack hooks;
 //! - [`audits`]: audits with history (SQLite), diffs, exports and a service mode;
+//! - [`digest`]: slow query logs grouped by statement class;
 //! - [`cli`]: the command line.
 
 pub mod actions;
@@ -26,6 +27,7 @@ pub mod audits;
 pub mod cases;
 pub mod check;
 pub mod cli;
+pub mod digest;
 pub mod model;
 pub mod pins;
 pub mod plugins;

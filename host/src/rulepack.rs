@@ -28,6 +28,9 @@ pub struct RulePack {
     pub runtime: RuntimeSettings,
     #[serde(default)]
     pub collect: CollectSettings,
+    /// Database servers to read besides this machine.
+    #[serde(default)]
+    pub sources: SourceSettings,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
     /// Hook name to what runs it (see `crate::actions::hooks`).
@@ -74,6 +77,14 @@ impl Default for CollectSettings {
     fn default() -> Self {
         CollectSettings { window_ms: 1000, top_processes: 10 }
     }
+}
+
+/// `[sources]`: connection URLs of the database servers to read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceSettings {
+    pub postgres: Vec<String>,
+    pub mysql: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -57,11 +57,7 @@ impl Session {
         let snapshot: Snapshot = match &input.snapshot {
             Some(path) => snapshot::load(path).map_err(Failure::usage)?,
             None => {
-                let collected = collect(&input.collect, &pack)?;
-                for warning in &collected.warnings {
-                    log::warn!("system source: {warning}");
-                }
-                collected.snapshot
+                collect(&input.collect, &pack)?.snapshot
             }
         };
         let result = plugins.check(&snapshot);

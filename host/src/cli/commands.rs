@@ -21,12 +21,6 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.plugins.config.as_deref()).map_err(Failure::usage)?;
     let plugins = Plugins::load(&args.plugins, &pack)?;
     let collected = collect(&args.collect, &pack)?;
-    for warning in &collected.warnings {
-        log::warn!("{warning}");
-    }
-    for failure in &collected.failures {
-        eprintln!("perfsage: error: a source failed: {failure}");
-    }
     let result = plugins.check(&collected.snapshot);
     let exit = report(result, &collected.snapshot, &args.output)?;
     Ok(if collected.failures.is_empty() { exit } else { Exit::Degraded })
@@ -35,12 +29,6 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
 pub fn snapshot(args: SnapshotArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;
     let collected = collect(&args.collect, &pack)?;
-    for warning in &collected.warnings {
-        log::warn!("{warning}");
-    }
-    for failure in &collected.failures {
-        eprintln!("perfsage: error: a source failed: {failure}");
-    }
     if args.output == Path::new("-") {
         let mut text = serde_json::to_string_pretty(&collected.snapshot).map_err(Failure::degraded)?;
         text.push('\n');
@@ -231,13 +219,24 @@ pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<Col
         probe_options,
         access_logs: args.access_log.clone(),
         access_log,
+        postgres: pack.sources.postgres.iter().chain(&args.postgres).cloned().collect(),
+        mysql: pack.sources.mysql.iter().chain(&args.mysql).cloned().collect(),
     };
     Ok(options)
 }
 
+/// Collect with the command line's and the rule pack's sources; log what went
+/// wrong (a failed source with its cause chain) and carry on.
 pub(super) fn collect(args: &CollectArgs, pack: &RulePack) -> Result<sources::Collected, Failure> {
-    sources::collect(&collect_options(args, pack)?)
-        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting failed")))
+    let collected = sources::collect(&collect_options(args, pack)?)
+        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("collecting failed")))?;
+    for warning in &collected.warnings {
+        log::warn!("{warning}");
+    }
+    for failure in &collected.failures {
+        log::error!("a source failed, the run goes on without it: {failure}");
+    }
+    Ok(collected)
 }
 
 /// Print the report and decide the exit code.

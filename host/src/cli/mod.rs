@@ -9,6 +9,7 @@ mod plugin_new;
 mod plugin_pin;
 mod plugin_test;
 mod probe;
+mod digest;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ Examples:
   perfsage plan                             what each action would run, with the hooks' dry runs
   perfsage apply --action memory.lower-swappiness --yes
   perfsage journal                          what apply did, when, and how it ended
+  perfsage run --postgres postgresql://perfsage@127.0.0.1/shop   also read a database server
+  perfsage digest /var/log/mysql/slow.log --format json           slow queries by class
 
   perfsage probe http://127.0.0.1/api/contacts -c 64 -d 10s
   perfsage logs /var/log/nginx/access.log   where the server's time goes, route by route
@@ -99,6 +102,9 @@ enum Command {
     Probe(ProbeArgs),
     /// Read access logs and print requests, errors and latency per route, by total time spent.
     Logs(LogsArgs),
+    /// Group a MySQL/MariaDB or PostgreSQL slow query log by statement class: count, total,
+    /// mean and p95 time, rows examined and sent.
+    Digest(DigestArgs),
 }
 
 /// Output of the measuring commands.
@@ -276,7 +282,16 @@ struct JournalArgs {
     format: ActionFormat,
 }
 
-/// Output of `plan`, `apply` and `journal`.
+#[derive(Debug, Args)]
+struct DigestArgs {
+    /// A slow query log (`slow_query_log_file`).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
+
+/// Output of `plan`, `apply`, `journal` and `digest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ActionFormat {
     Text,
@@ -301,6 +316,14 @@ struct CollectArgs {
     /// Also read this access log into the snapshot's endpoints and series; repeatable.
     #[arg(long = "access-log", value_name = "FILE")]
     access_log: Vec<PathBuf>,
+    /// Also read this PostgreSQL server's statistics, e.g.
+    /// `postgresql://perfsage@127.0.0.1:5432/shop`; repeatable (adds to the rule pack's [sources]).
+    #[arg(long, value_name = "URL")]
+    postgres: Vec<String>,
+    /// Also read this MySQL or MariaDB server's statistics, e.g.
+    /// `mysql://perfsage@127.0.0.1:3306/shop`; repeatable (adds to the rule pack's [sources]).
+    #[arg(long, value_name = "URL")]
+    mysql: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -417,6 +440,7 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Pin(args)) => plugin_pin::plugin_pin(args),
         Command::Probe(args) => probe::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Digest(args) => digest::run(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),

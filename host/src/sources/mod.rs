@@ -4,9 +4,16 @@
 //! code (with hooks) that touches the outside world; everything downstream of
 //! the snapshot is pure. A source that fails is reported and the run goes on
 //! with what the others collected.
+//!
+//! The system source is required (without it there is no snapshot); access
+//! logs and database servers are optional extras: one that fails is listed in
+//! [`Collected::failures`], its sections stay absent, and the command exits 3.
 
 pub mod access_log;
+pub mod database;
 pub mod histogram;
+pub mod mysql;
+pub mod postgres;
 pub mod probe;
 pub mod system;
 
@@ -18,12 +25,14 @@ use access_log::{AccessLogSettings, AccessLogSource};
 use probe::ProbeOptions;
 
 /// What the collectors gathered, and what went wrong on the way.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Collected {
     pub snapshot: Snapshot,
-    /// Problems that did not stop collection (an unreadable /proc file, unparseable log lines, ...).
+    /// Problems that did not stop collection (an unreadable /proc file, unparseable log lines,
+    /// a statistics view without the privilege to read it, ...), each naming its source.
     pub warnings: Vec<String>,
-    /// Sources that gave nothing (an unreadable access log); the snapshot lacks them.
+    /// Optional sources that gave nothing (an unreadable access log, a database that refused
+    /// the connection), with their cause chains; the snapshot lacks their sections.
     pub failures: Vec<String>,
 }
 
@@ -38,10 +47,14 @@ pub struct CollectOptions {
     /// Access logs to read (`run --access-log`), with the rule pack's format settings.
     pub access_logs: Vec<PathBuf>,
     pub access_log: AccessLogSettings,
+    /// PostgreSQL servers to read, as `postgresql://` URLs.
+    pub postgres: Vec<String>,
+    /// MySQL or MariaDB servers to read, as `mysql://` URLs.
+    pub mysql: Vec<String>,
 }
 
-/// Collect this machine, then probe the URLs and read the access logs; their
-/// endpoints and series join the system sections in one snapshot.
+/// Collect this machine, then probe the URLs, read the access logs and the
+/// database servers; their sections join the system sections in one snapshot.
 pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
     let source = system::SystemSource { window: options.window, top_processes: options.top_processes };
     let sample = source.collect()?;
@@ -64,6 +77,13 @@ pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
                 }
                 Err(e) => collected.failures.push(error_chain(&e)),
             }
+        }
+    }
+    let databases = options.postgres.iter().map(|url| postgres::collect(url));
+    for result in databases.chain(options.mysql.iter().map(|url| mysql::collect(url))) {
+        match result {
+            Ok(sample) => collected.add_database(sample),
+            Err(error) => collected.failures.push(error_chain(&error)),
         }
     }
     Ok(collected)
@@ -92,6 +112,15 @@ impl Collected {
         if !series.is_empty() {
             self.snapshot.series.get_or_insert_with(Vec::new).extend(series);
         }
+    }
+
+    /// Merge one server's sample into the snapshot, next to the system sections.
+    fn add_database(&mut self, sample: database::DatabaseSample) {
+        let snapshot = &mut self.snapshot;
+        snapshot.meta.sources.push(sample.label);
+        snapshot.databases.get_or_insert_with(Vec::new).push(sample.database);
+        snapshot.queries.get_or_insert_with(Vec::new).extend(sample.queries);
+        self.warnings.extend(sample.warnings);
     }
 }
 

@@ -1,0 +1,345 @@
+//! End-to-end tests of the database sources against the real servers on this
+//! machine (PostgreSQL on 127.0.0.1:5432 with trust auth, MariaDB on
+//! 127.0.0.1:3306 as root without a password): each test creates its own
+//! uniquely named database (and role or user), runs a small CRM workload,
+//! collects with `perfsage`, checks the numbers, and drops everything in a
+//! `Drop` guard, so a failing assertion leaves nothing behind.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+use support::*;
+
+const PG: &str = "postgresql://postgres@127.0.0.1:5432";
+const MY: &str = "mysql://root@127.0.0.1:3306";
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("perfsage_{prefix}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A live PostgreSQL session; its runtime drives the connection while the test holds it.
+struct PgSession {
+    runtime: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl PgSession {
+    fn open(url: &str) -> Self {
+        let runtime = runtime();
+        let client = runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client
+        });
+        PgSession { runtime, client }
+    }
+
+    fn run(&self, sql: &str) {
+        self.runtime.block_on(self.client.batch_execute(sql)).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+
+    fn number(&self, sql: &str) -> i64 {
+        self.runtime.block_on(self.client.query_one(sql, &[])).unwrap().get(0)
+    }
+
+    fn backend_pid(&self) -> i64 {
+        self.number("select pg_backend_pid()::int8")
+    }
+}
+
+/// A throwaway PostgreSQL database (and maybe role) with the CRM schema, dropped on drop.
+struct PgDatabase {
+    name: String,
+    role: Option<String>,
+}
+
+impl PgDatabase {
+    fn create() -> Self {
+        let name = unique("pg");
+        PgSession::open(&format!("{PG}/postgres")).run(&format!("create database {name}"));
+        let db = PgDatabase { name, role: None };
+        db.session().run(
+            "create table accounts (id int primary key, name text not null);
+             create table contacts (id int primary key, account_id int not null references accounts, email text);
+             create table deals (id int primary key, account_id int not null references accounts,
+                                 amount numeric not null, stage text not null);
+             insert into accounts select g, 'account ' || g from generate_series(1, 1000) g;
+             insert into contacts select g, 1 + g % 1000, 'c' || g || '@example.com' from generate_series(1, 3000) g;
+             insert into deals select g, 1 + g % 1000, g * 10, (array['open', 'won', 'lost'])[1 + g % 3]
+               from generate_series(1, 5000) g;
+             analyze;",
+        );
+        db
+    }
+
+    fn url(&self, user: &str) -> String {
+        format!("postgresql://{user}@127.0.0.1:5432/{}", self.name)
+    }
+
+    fn session(&self) -> PgSession {
+        PgSession::open(&self.url("postgres"))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin = PgSession::open(&format!("{PG}/postgres"));
+        admin.run(&format!("drop database if exists {} with (force)", self.name));
+        if let Some(role) = &self.role {
+            admin.run(&format!("drop role if exists {role}"));
+        }
+    }
+}
+
+/// `perfsage snapshot -o -` with extra arguments: (exit code, snapshot, stderr).
+fn snapshot(args: &[&str]) -> (Option<i32>, Value, String) {
+    let cache = tempfile::tempdir().unwrap();
+    let out = output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "100ms"]).args(args));
+    (out.status.code(), json(&out), stderr(&out))
+}
+
+fn table<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
+    let tables = snapshot["databases"][0]["tables"].as_array().expect("tables");
+    tables.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("no table {name} in {tables:?}"))
+}
+
+fn status(snapshot: &Value, name: &str) -> f64 {
+    let list = snapshot["databases"][0]["status"].as_array().expect("status");
+    list.iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("no status {name}"))["value"].as_f64().unwrap()
+}
+
+#[test]
+fn postgres_statistics_follow_a_real_workload() {
+    let db = PgDatabase::create();
+    let label = format!("postgresql:127.0.0.1:5432/{}", db.name);
+    let (code, before, _) = snapshot(&["--postgres", &db.url("postgres")]);
+    assert_eq!(code, Some(0));
+    let scans_before = table(&before, "public.deals")["seq_scans"].as_u64().unwrap();
+
+    let workload = db.session();
+    workload.run(
+        "select count(*) from deals where stage = 'won';
+         select count(*) from deals where stage = 'lost';
+         select count(*) from deals where amount > 100;
+         select pg_stat_force_next_flush();",
+    );
+    let idle = db.session();
+    idle.run("begin; select count(*) from accounts;");
+
+    // The source also comes from the rule pack's [sources].
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("pack.toml");
+    std::fs::write(&pack, format!("[sources]\npostgres = [\"{}\"]\n", db.url("postgres"))).unwrap();
+    let (code, after, stderr) = snapshot(&["-c", pack.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+
+    assert!(after["meta"]["sources"].as_array().unwrap().iter().any(|s| s == label.as_str()), "{}", after["meta"]);
+    assert_eq!(after["meta"]["sources"][0], "system", "the system sections are still there");
+    assert!(after["cpu"].is_object());
+    let database = &after["databases"][0];
+    assert_eq!(database["engine"], "postgresql");
+    assert_eq!(database["name"], db.name.as_str());
+    let deals = table(&after, "public.deals");
+    assert!(deals["seq_scans"].as_u64().unwrap() >= scans_before + 3, "{deals} after {scans_before}");
+    assert_eq!(deals["rows_estimate"], 5000);
+    assert!(deals["seq_rows_read"].as_u64().unwrap() >= 3 * 5000);
+    assert!(deals["size_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(table(&after, "public.contacts")["rows_estimate"], 3000);
+    let max_connections = workload.number("select current_setting('max_connections')::int8");
+    assert_eq!(database["connections_max"].as_i64().unwrap(), max_connections);
+    assert!(database["connections_used"].as_u64().unwrap() >= 3, "this test holds two sessions, perfsage one");
+    assert!(database["idle_in_transaction"].as_u64().unwrap() >= 1);
+    let idle_pid = idle.backend_pid();
+    let held = database["transactions"].as_array().unwrap().iter().find(|t| t["pid"] == idle_pid);
+    let held = held.unwrap_or_else(|| panic!("open transaction {idle_pid} missing: {}", database["transactions"]));
+    assert_eq!(held["state"], "idle in transaction");
+    assert!(held["query"].as_str().unwrap().contains("accounts"));
+    let ratio = database["cache_hit_ratio"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ratio));
+    assert!(status(&after, "shared_buffers") >= 128.0 * 1024.0, "memory settings are in bytes");
+
+    // pg_stat_statements is never installed in a fresh database: the rest is still there.
+    assert_eq!(after["queries"], serde_json::json!([]));
+    assert!(stderr.contains("pg_stat_statements is not installed"), "{stderr}");
+    assert!(stderr.contains("shared_preload_libraries") && stderr.contains("CREATE EXTENSION pg_stat_statements"));
+}
+
+#[test]
+fn postgres_role_without_statistics_rights_reads_what_it_may() {
+    let mut db = PgDatabase::create();
+    let role = unique("role");
+    let admin = db.session();
+    admin.run(&format!("create role {role} login; revoke select on pg_catalog.pg_stat_user_tables from public;"));
+    db.role = Some(role.clone());
+    admin.run("begin; select count(*) from deals;"); // another role's open transaction
+
+    let (code, snap, stderr) = snapshot(&["--postgres", &db.url(&role)]);
+    assert_eq!(code, Some(0), "a view it may not read is a warning, not a failure");
+    let database = &snap["databases"][0];
+    assert!(database["connections_used"].as_u64().unwrap() >= 2);
+    assert!(database["connections_max"].as_u64().unwrap() > 0);
+    assert_eq!(database["tables"], serde_json::json!([]));
+    assert!(stderr.contains("cannot read pg_stat_user_tables: permission denied"), "{stderr}");
+    let admin_pid = admin.backend_pid();
+    let seen = database["transactions"].as_array().unwrap().iter().any(|t| t["pid"] == admin_pid);
+    assert!(!seen, "another role's transaction is hidden: {}", database["transactions"]);
+    assert!(stderr.contains("of other roles are hidden") && stderr.contains("GRANT pg_read_all_stats"), "{stderr}");
+}
+
+#[test]
+fn unreachable_servers_are_failed_sources_and_the_run_goes_on() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = output(perfsage(cache.path()).args([
+        "run",
+        "--window",
+        "100ms",
+        "--format",
+        "json",
+        "--postgres",
+        "postgresql://postgres@127.0.0.1:1/shop",
+        "--mysql",
+        "mysql://root@127.0.0.1:1/shop",
+        "--postgres",
+        "postgresql://postgres@127.0.0.1:5432/db?bogus=1",
+    ]));
+    assert_eq!(out.status.code(), Some(3), "a failed source makes the run incomplete");
+    let report = json(&out);
+    assert_eq!(report["snapshot_meta"]["sources"], serde_json::json!(["system"]));
+    let plugins = report["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 4);
+    assert!(plugins.iter().all(|p| p["status"] == "ok"), "the plugins still checked the system sections");
+    let stderr = stderr(&out);
+    assert!(stderr.contains("cannot connect to postgresql:127.0.0.1:1/shop"), "{stderr}");
+    assert!(stderr.contains("cannot connect to mysql:127.0.0.1:1/shop"), "{stderr}");
+    assert!(stderr.matches("Connection refused").count() >= 2, "{stderr}");
+    assert!(stderr.contains("invalid postgresql URL"), "{stderr}");
+}
+
+/// A throwaway MariaDB database (and maybe user) with the CRM schema, dropped on drop.
+struct MyDatabase {
+    name: String,
+    user: Option<String>,
+}
+
+fn my(statements: &[String]) -> Vec<Vec<String>> {
+    runtime().block_on(async {
+        use mysql_async::prelude::Queryable;
+        let mut conn = mysql_async::Conn::from_url(MY).await.unwrap();
+        let mut last = Vec::new();
+        for statement in statements {
+            let rows: Vec<mysql_async::Row> =
+                conn.query(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+            last = rows
+                .into_iter()
+                .map(|row| (0..row.len()).map(|i| row.get::<Option<String>, _>(i).flatten().unwrap_or_default()).collect())
+                .collect();
+        }
+        conn.disconnect().await.unwrap();
+        last
+    })
+}
+
+fn my_value(sql: &str) -> String {
+    my(&[sql.to_owned()])[0][0].clone()
+}
+
+impl MyDatabase {
+    fn create() -> Self {
+        let name = unique("my");
+        my(&[format!("create database {name}")]);
+        let db = MyDatabase { name, user: None };
+        let n = &db.name;
+        my(&[
+            format!("create table {n}.accounts (id int primary key, name text not null)"),
+            format!("create table {n}.contacts (id int primary key, account_id int not null, email text)"),
+            format!(
+                "create table {n}.deals (id int primary key, account_id int not null, amount decimal(12,2) not null,
+                                         stage varchar(10) not null)"
+            ),
+            format!("insert into {n}.accounts select seq, concat('account ', seq) from {n}.seq_1_to_1000"),
+            format!("insert into {n}.contacts select seq, 1 + seq % 1000, concat('c', seq, '@example.com') from {n}.seq_1_to_3000"),
+            format!(
+                "insert into {n}.deals select seq, 1 + seq % 1000, seq * 10, elt(1 + seq % 3, 'open', 'won', 'lost')
+                 from {n}.seq_1_to_5000"
+            ),
+            format!("analyze table {n}.accounts, {n}.contacts, {n}.deals"),
+        ]);
+        db
+    }
+
+    fn url(&self) -> String {
+        format!("{MY}/{}", self.name)
+    }
+}
+
+impl Drop for MyDatabase {
+    fn drop(&mut self) {
+        let mut statements = vec![format!("drop database if exists {}", self.name)];
+        if let Some(user) = &self.user {
+            statements.push(format!("drop user if exists '{user}'@'%'"));
+        }
+        my(&statements);
+    }
+}
+
+#[test]
+fn mariadb_statistics_follow_a_real_workload() {
+    let db = MyDatabase::create();
+    let (code, before, _) = snapshot(&["--mysql", &db.url()]);
+    assert_eq!(code, Some(0));
+    let n = &db.name;
+    my(&[
+        format!("select count(*) from {n}.deals where stage = 'won'"),
+        format!("select count(*) from {n}.deals where stage = 'lost'"),
+        format!("select count(*) from {n}.deals where amount > 100"),
+    ]);
+    let (code, after, stderr) = snapshot(&["--mysql", &db.url()]);
+    assert_eq!(code, Some(0));
+
+    let label = format!("mysql:127.0.0.1:3306/{n}");
+    assert!(after["meta"]["sources"].as_array().unwrap().iter().any(|s| s == label.as_str()), "{}", after["meta"]);
+    let database = &after["databases"][0];
+    assert_eq!(database["engine"], "mariadb");
+    assert_eq!(database["name"], n.as_str());
+    assert!(status(&after, "Select_scan") >= status(&before, "Select_scan") + 3.0);
+    assert_eq!(database["connections_max"].as_u64().unwrap().to_string(), my_value("select @@max_connections"));
+    assert!(database["connections_used"].as_u64().unwrap() >= 1);
+    assert_eq!(status(&after, "innodb_buffer_pool_size").to_string(), my_value("select @@innodb_buffer_pool_size"));
+    for counter in ["Threads_running", "Created_tmp_tables", "Created_tmp_disk_tables", "Select_full_join", "Slow_queries"] {
+        status(&after, counter);
+    }
+    let ratio = database["cache_hit_ratio"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ratio));
+    let deals = table(&after, &format!("{n}.deals"))["rows_estimate"].as_u64().unwrap();
+    assert!((2500..=10000).contains(&deals), "InnoDB estimates rows: {deals} for 5000");
+    assert!(table(&after, &format!("{n}.contacts"))["size_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(database["tables"].as_array().unwrap().len(), 3, "only the URL's database");
+    if my_value("select @@performance_schema") == "0" {
+        assert!(stderr.contains("performance_schema is off") && stderr.contains("performance_schema=ON"), "{stderr}");
+        assert_eq!(after["queries"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn mariadb_user_without_privileges_reads_what_it_may() {
+    let mut db = MyDatabase::create();
+    let user = unique("user");
+    my(&[format!("create user '{user}'@'%'")]);
+    db.user = Some(user.clone());
+
+    let (code, snap, stderr) = snapshot(&["--mysql", &format!("mysql://{user}@127.0.0.1:3306")]);
+    assert_eq!(code, Some(0), "a view it may not read is a warning, not a failure");
+    let database = &snap["databases"][0];
+    assert_eq!(database["connections_max"].as_u64().unwrap().to_string(), my_value("select @@max_connections"));
+    assert!(status(&snap, "Threads_connected") >= 1.0);
+    let tables = database["tables"].as_array().unwrap();
+    assert!(!tables.iter().any(|t| t["name"].as_str().unwrap().starts_with(&db.name)), "no rights, no tables");
+    assert!(stderr.contains("PROCESS privilege"), "{stderr}");
+}
