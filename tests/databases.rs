@@ -238,7 +238,9 @@ fn my(statements: &[String]) -> Vec<Vec<String>> {
                 conn.query(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
             last = rows
                 .into_iter()
-                .map(|row| (0..row.len()).map(|i| row.get::<Option<String>, _>(i).flatten().unwrap_or_default()).collect())
+                .map(|row| {
+                    (0..row.len()).map(|i| row.get::<Option<String>, _>(i).flatten().unwrap_or_default()).collect()
+                })
                 .collect();
         }
         conn.disconnect().await.unwrap();
@@ -264,7 +266,9 @@ impl MyDatabase {
                                          stage varchar(10) not null)"
             ),
             format!("insert into {n}.accounts select seq, concat('account ', seq) from {n}.seq_1_to_1000"),
-            format!("insert into {n}.contacts select seq, 1 + seq % 1000, concat('c', seq, '@example.com') from {n}.seq_1_to_3000"),
+            format!(
+                "insert into {n}.contacts select seq, 1 + seq % 1000, concat('c', seq, '@example.com') from {n}.seq_1_to_3000"
+            ),
             format!(
                 "insert into {n}.deals select seq, 1 + seq % 1000, seq * 10, elt(1 + seq % 3, 'open', 'won', 'lost')
                  from {n}.seq_1_to_5000"
@@ -312,7 +316,9 @@ fn mariadb_statistics_follow_a_real_workload() {
     assert_eq!(database["connections_max"].as_u64().unwrap().to_string(), my_value("select @@max_connections"));
     assert!(database["connections_used"].as_u64().unwrap() >= 1);
     assert_eq!(status(&after, "innodb_buffer_pool_size").to_string(), my_value("select @@innodb_buffer_pool_size"));
-    for counter in ["Threads_running", "Created_tmp_tables", "Created_tmp_disk_tables", "Select_full_join", "Slow_queries"] {
+    for counter in
+        ["Threads_running", "Created_tmp_tables", "Created_tmp_disk_tables", "Select_full_join", "Slow_queries"]
+    {
         status(&after, counter);
     }
     let ratio = database["cache_hit_ratio"].as_f64().unwrap();

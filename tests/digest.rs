@@ -75,7 +75,10 @@ fn digest_groups_a_slow_log_by_class() {
     assert_eq!(update["count"], 1);
 
     let in_list = &classes[2];
-    assert_eq!(in_list["fingerprint"], "select name from accounts where id in (?+)", "lists of any length are one class");
+    assert_eq!(
+        in_list["fingerprint"], "select name from accounts where id in (?+)",
+        "lists of any length are one class"
+    );
     assert_eq!(in_list["count"], 10);
     assert_eq!(in_list["rows_sent"], 55);
     assert_eq!(in_list["id"].as_str().unwrap().len(), 16);

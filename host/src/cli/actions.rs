@@ -56,9 +56,7 @@ impl Session {
         let plugins = Plugins::load(&input.plugins, &pack)?;
         let snapshot: Snapshot = match &input.snapshot {
             Some(path) => snapshot::load(path).map_err(Failure::usage)?,
-            None => {
-                collect(&input.collect, &pack)?.snapshot
-            }
+            None => collect(&input.collect, &pack)?.snapshot,
         };
         let result = plugins.check(&snapshot);
         for failed in result.plugins.iter().filter(|p| p.status == PluginStatus::Failed) {

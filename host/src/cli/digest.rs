@@ -32,7 +32,15 @@ pub fn run(args: DigestArgs) -> Result<Exit, Failure> {
         }
         ActionFormat::Text => {
             let mut builder = tabled::builder::Builder::default();
-            builder.push_record(["Count", "Total ms", "Mean ms", "p95 ms", "Rows examined", "Rows sent", "Fingerprint"]);
+            builder.push_record([
+                "Count",
+                "Total ms",
+                "Mean ms",
+                "p95 ms",
+                "Rows examined",
+                "Rows sent",
+                "Fingerprint",
+            ]);
             for c in &digest.classes {
                 builder.push_record([
                     c.count.to_string(),
@@ -46,7 +54,12 @@ pub fn run(args: DigestArgs) -> Result<Exit, Failure> {
             }
             let mut table = builder.build();
             table.with(tabled::settings::Style::rounded());
-            format!("{table}\n{} entries, {} classes, {} corrupt\n", digest.entries, digest.classes.len(), digest.corrupt)
+            format!(
+                "{table}\n{} entries, {} classes, {} corrupt\n",
+                digest.entries,
+                digest.classes.len(),
+                digest.corrupt
+            )
         }
     };
     write_stdout(&text)?;

@@ -135,7 +135,10 @@ mod tests {
 
     #[test]
     fn escaped_quotes_stay_inside_the_literal() {
-        assert_eq!(normalize(r"select 1 from t where a = 'x\'y' and b = 'p''q'"), "select ? from t where a = ? and b = ?");
+        assert_eq!(
+            normalize(r"select 1 from t where a = 'x\'y' and b = 'p''q'"),
+            "select ? from t where a = ? and b = ?"
+        );
     }
 
     #[test]

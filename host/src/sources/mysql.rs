@@ -90,10 +90,9 @@ impl Reader {
         let mut db = database::empty_database(self.schema.clone().unwrap_or_else(|| "*".to_owned()), engine);
         db.connections_used = number(&status, "Threads_connected").unwrap_or(0.0) as u32;
         db.connections_max = number(&variables, "max_connections").unwrap_or(0.0) as u32;
-        if let (Some(requests), Some(misses)) = (
-            number(&status, "Innodb_buffer_pool_read_requests"),
-            number(&status, "Innodb_buffer_pool_reads"),
-        ) {
+        if let (Some(requests), Some(misses)) =
+            (number(&status, "Innodb_buffer_pool_read_requests"), number(&status, "Innodb_buffer_pool_reads"))
+        {
             db.cache_hit_ratio = database::hit_ratio((requests - misses).max(0.0), misses);
         }
         db.lock_waits = number(&status, "Innodb_row_lock_current_waits").unwrap_or(0.0) as u32;

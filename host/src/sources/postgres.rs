@@ -28,8 +28,9 @@ and run CREATE EXTENSION pg_stat_statements";
 
 /// Collect one PostgreSQL server, e.g. `postgresql://user@127.0.0.1:5432/shop`.
 pub fn collect(url: &str) -> Result<DatabaseSample, DatabaseError> {
-    let mut config: tokio_postgres::Config =
-        url.parse().map_err(|e: tokio_postgres::Error| DatabaseError::Url { engine: ENGINE, message: e.to_string() })?;
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| DatabaseError::Url { engine: ENGINE, message: e.to_string() })?;
     config.connect_timeout(TIMEOUT).application_name("perfsage");
     config.options(format!("-c statement_timeout={}", TIMEOUT.as_millis()));
     let label = label_of(&config);
@@ -72,19 +73,26 @@ struct Reader {
 impl Reader {
     async fn read(&self) -> Result<DatabaseSample, DatabaseError> {
         // The one query that must work: without it the server told us nothing.
+        // Other roles' sessions show a null backend_type to a role without
+        // pg_read_all_stats; they are counted as the client sessions they mostly are.
         let row = self
             .client
             .query_one(
                 "select current_database()::text, current_setting('max_connections')::int4,
                         current_setting('server_version_num')::int4,
-                        (select count(*) from pg_stat_activity where backend_type = 'client backend')::int4,
+                        (select count(*) from pg_stat_activity
+                         where coalesce(backend_type, 'client backend') = 'client backend')::int4,
                         (select count(*) from pg_stat_activity where state like 'idle in transaction%')::int4,
                         (select count(*) from pg_locks where not granted)::int4,
                         (select count(*) from pg_stat_activity where query = '<insufficient privilege>')::int4",
                 &[],
             )
             .await
-            .map_err(|e| DatabaseError::Query { label: self.label.clone(), what: "pg_stat_activity", source: Box::new(e) })?;
+            .map_err(|e| DatabaseError::Query {
+                label: self.label.clone(),
+                what: "pg_stat_activity",
+                source: Box::new(e),
+            })?;
         let mut db = database::empty_database(row.get(0), ENGINE);
         db.connections_max = row.get::<_, i32>(1) as u32;
         let version: i32 = row.get(2);
@@ -139,7 +147,9 @@ impl Reader {
         db.cache_hit_ratio = database::hit_ratio(hit, read);
         db.temp_files = Some(row.get::<_, i64>(2) as u64);
         db.deadlocks = Some(row.get::<_, i64>(4) as u64);
-        for (name, index) in [("blks_hit", 0), ("blks_read", 1), ("temp_bytes", 3), ("xact_commit", 5), ("xact_rollback", 6)] {
+        for (name, index) in
+            [("blks_hit", 0), ("blks_read", 1), ("temp_bytes", 3), ("xact_commit", 5), ("xact_rollback", 6)]
+        {
             db.status.push(NamedValue { name: name.into(), value: row.get(index) });
         }
         Ok(())
@@ -204,13 +214,23 @@ impl Reader {
             .await?;
         db.transactions = rows
             .iter()
-            .map(|r| DbTransaction { pid: r.get::<_, i32>(0) as u32, age_s: r.get(1), state: r.get(2), query: r.get(3) })
+            .map(|r| DbTransaction {
+                pid: r.get::<_, i32>(0) as u32,
+                age_s: r.get(1),
+                state: r.get(2),
+                query: r.get(3),
+            })
             .collect();
         Ok(())
     }
 
     /// `Ok(false)` when the extension is not installed in this database.
-    async fn statements(&self, dbname: &str, version: i32, out: &mut Vec<Query>) -> Result<bool, tokio_postgres::Error> {
+    async fn statements(
+        &self,
+        dbname: &str,
+        version: i32,
+        out: &mut Vec<Query>,
+    ) -> Result<bool, tokio_postgres::Error> {
         let installed = self
             .client
             .query_one("select exists (select 1 from pg_extension where extname = 'pg_stat_statements')", &[])
