@@ -21,6 +21,7 @@ pub fn normalize(statement: &str) -> String {
     let mut chars = statement.trim().trim_end_matches(';').chars().peekable();
     let mut space = false;
     while let Some(c) = chars.next() {
+        let after_space = space;
         let mut push = |out: &mut String, text: char| {
             if space && !out.is_empty() {
                 out.push(' ');
@@ -62,7 +63,9 @@ pub fn normalize(statement: &str) -> String {
                 space = true;
             }
             c if c.is_whitespace() => space = true,
-            c if c.is_ascii_digit() && !out.ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '$') => {
+            c if c.is_ascii_digit()
+                && (after_space || !out.ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '$')) =>
+            {
                 // A number (integer, decimal, exponent, hex): one placeholder.
                 while chars.peek().is_some_and(|q| q.is_ascii_alphanumeric() || *q == '.') {
                     chars.next();

@@ -60,7 +60,8 @@ pub fn digest(reader: impl BufRead) -> std::io::Result<Digest> {
         let class = classes.entry(fingerprint::normalize(&entry.statement)).or_insert_with(|| Accumulator {
             count: 0,
             total_ms: 0.0,
-            times_us: Histogram::new(3).expect("3 significant digits is a valid precision"),
+            // 1 µs to an hour; longer ones count as an hour.
+            times_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds and precision"),
             rows_examined: 0,
             rows_sent: 0,
         });
