@@ -108,3 +108,80 @@ fn digest_of_a_missing_file_is_a_usage_error_and_of_an_empty_one_is_empty() {
     assert_eq!(json(&out)[0]["fingerprint"], "select ?");
     assert!(stderr(&out).contains("1 of 2 entries are corrupt"));
 }
+
+/// A PostgreSQL log (`log_min_duration_statement = 0`, the default
+/// `log_line_prefix` plus user and database): 50 lookups of 1..=50 ms through
+/// the extended protocol with their parameter lines, 20 multi-line reports of
+/// 200 ms, other server messages, and one corrupt duration.
+fn postgres_log() -> String {
+    let mut log = String::new();
+    for i in 1..=50 {
+        write!(
+            log,
+            "2026-11-27 10:00:{:02}.000 UTC [{}] crm@crm LOG:  duration: {i}.000 ms  execute <unnamed>: \
+             select id, name from contacts where email = $1\n\
+             2026-11-27 10:00:{:02}.000 UTC [{}] crm@crm DETAIL:  parameters: $1 = 'c{i}@example.com'\n",
+            i % 60,
+            100 + i,
+            i % 60,
+            100 + i
+        )
+        .unwrap();
+    }
+    for i in 0..20 {
+        write!(
+            log,
+            "2026-11-27 10:01:{i:02}.000 UTC [300] crm@crm LOG:  duration: 200.000 ms  statement: SELECT stage, sum(amount)\n\
+             \tFROM deals\n\tWHERE closed_at > '2026-0{}-01'\n\tGROUP BY stage\n\
+             2026-11-27 10:01:{i:02}.500 UTC [12] LOG:  checkpoint complete: wrote 3 buffers\n",
+            1 + i % 9
+        )
+        .unwrap();
+    }
+    log.push_str("2026-11-27 10:02:00.000 UTC [301] crm@crm LOG:  duration: n/a ms  statement: select 1\n");
+    log
+}
+
+#[test]
+fn digest_reads_postgres_logs_and_run_puts_the_classes_in_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("postgresql.log");
+    std::fs::write(&path, postgres_log()).unwrap();
+    let out = output(perfsage(dir.path()).args(["digest", path.to_str().unwrap(), "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("1 of 71 entries are corrupt (no readable duration"), "{}", stderr(&out));
+    let classes = json(&out);
+    let report = &classes[0];
+    assert_eq!(report["fingerprint"], "select stage, sum(amount) from deals where closed_at > ? group by stage");
+    assert_eq!(report["count"], 20);
+    assert!((report["total_ms"].as_f64().unwrap() - 4000.0).abs() < 1e-6);
+    let lookup = &classes[1];
+    assert_eq!(lookup["fingerprint"], "select id, name from contacts where email = $1");
+    assert_eq!(lookup["count"], 50);
+    assert!((lookup["total_ms"].as_f64().unwrap() - 1275.0).abs() < 1e-6, "1 + 2 + ... + 50 ms");
+    let p95 = lookup["p95_ms"].as_f64().unwrap();
+    assert!((p95 - 48.0).abs() <= 0.05, "p95 of 1..=50 ms is 48 ms, got {p95}");
+
+    // The same classes reach the rules through `run --slow-log`.
+    let snap = output(perfsage(dir.path()).args(["snapshot", "-o", "-", "--window", "100ms", "--slow-log"]).arg(&path));
+    assert_eq!(snap.status.code(), Some(0), "{}", stderr(&snap));
+    let snapshot = json(&snap);
+    let queries = snapshot["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 2);
+    assert_eq!((queries[0]["engine"].as_str(), queries[0]["calls"].as_u64()), (Some("postgresql"), Some(20)));
+    assert_eq!(queries[0]["rows_examined"], serde_json::Value::Null, "PostgreSQL logs no rows");
+    let source = format!("slow-log:{}", path.display());
+    assert!(snapshot["meta"]["sources"].as_array().unwrap().iter().any(|s| s == source.as_str()));
+
+    let missing = output(perfsage(dir.path()).args([
+        "snapshot",
+        "-o",
+        "-",
+        "--window",
+        "100ms",
+        "--slow-log",
+        "/nonexistent.log",
+    ]));
+    assert_eq!(missing.status.code(), Some(3), "a slow log that cannot be read fails its source, not the run");
+    assert!(stderr(&missing).contains("slow log /nonexistent.log"), "{}", stderr(&missing));
+}

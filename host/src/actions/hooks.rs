@@ -26,6 +26,8 @@ pub const BUILTIN_HOOK_SCRIPTS: &[(&str, &str)] = &[
     ("hooks/clean-old-files.sh", include_str!("../../../rules/hooks/clean-old-files.sh")),
     ("hooks/renice-process.sh", include_str!("../../../rules/hooks/renice-process.sh")),
     ("hooks/set-config-key.sh", include_str!("../../../rules/hooks/set-config-key.sh")),
+    ("hooks/pg-create-index.sh", include_str!("../../../rules/hooks/pg-create-index.sh")),
+    ("hooks/mysql-create-index.sh", include_str!("../../../rules/hooks/mysql-create-index.sh")),
 ];
 
 /// Environment variables perfsage sets itself; a binding's `env` may not override them.
@@ -69,6 +71,11 @@ pub struct HookBinding {
     /// Static settings from the operator (e.g. `PERFSAGE_ALLOWED_ROOTS`), passed as environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Variables passed through from perfsage's own environment when set
+    /// (credentials such as `PGPASSWORD`, which do not belong in a rule pack);
+    /// they override `env`. Plans and journals show secrets masked.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -106,6 +113,14 @@ impl HookBinding {
         }
         if self.settle_ms > MAX_TIMEOUT_MS {
             return Err(format!("hooks.{name}.settle_ms must be 0..={MAX_TIMEOUT_MS}"));
+        }
+        for key in &self.pass_env {
+            if !is_safe_env_key(key) || key.starts_with(PARAM_PREFIX) || RESERVED_ENV.contains(&key.as_str()) {
+                return Err(format!(
+                    "hooks.{name}.pass_env: `{key}` is not allowed (use [A-Za-z0-9_], not {PARAM_PREFIX}* nor {})",
+                    RESERVED_ENV.join(", ")
+                ));
+            }
         }
         for (key, value) in &self.env {
             if !is_safe_env_key(key) || key.starts_with(PARAM_PREFIX) || RESERVED_ENV.contains(&key.as_str()) {
@@ -210,6 +225,7 @@ mod tests {
             verify: None,
             rollback: Some(vec!["hooks/undo.sh".into(), "--all".into()]),
             env: BTreeMap::new(),
+            pass_env: Vec::new(),
         }
     }
 

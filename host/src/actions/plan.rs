@@ -167,6 +167,12 @@ fn environment(
     check_value("the action id", action)?;
     check_value("the target", target)?;
     let mut env: BTreeMap<String, String> = binding.env.clone();
+    for key in &binding.pass_env {
+        if let Ok(value) = std::env::var(key) {
+            check_value(&format!("the environment's {key}"), &value)?;
+            env.insert(key.clone(), value);
+        }
+    }
     env.insert("PATH".into(), HOOK_PATH.into());
     env.insert("LC_ALL".into(), "C".into());
     env.insert("PERFSAGE_PHASE".into(), Phase::Apply.as_str().into());
@@ -230,6 +236,7 @@ mod tests {
             verify: None,
             rollback: Some(vec!["/opt/hooks/undo.sh".into()]),
             env: BTreeMap::from([("PERFSAGE_ALLOWED_ROOTS".into(), "/srv".into())]),
+            pass_env: Vec::new(),
         };
         HookSet { bindings: BTreeMap::from([("fix".to_string(), binding)]) }
     }

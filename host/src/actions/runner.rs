@@ -28,10 +28,27 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Invocation {
     pub argv: Vec<String>,
-    /// The whole environment of the process.
+    /// The whole environment of the process (secrets masked when shown or serialized).
+    #[serde(serialize_with = "serialize_masked")]
     pub env: BTreeMap<String, String>,
     #[serde(rename = "timeout_ms", serialize_with = "serialize_millis")]
     pub timeout: Duration,
+}
+
+/// Whether an environment variable holds a secret (a password or token passed
+/// through to a hook): plans and journals show it masked.
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    ["PASSWORD", "PWD", "SECRET", "TOKEN"].iter().any(|word| key.contains(word)) && key != "PWD"
+}
+
+/// An environment value as plans show it: secrets masked.
+pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
+    if is_secret(key) { "<secret, from the environment>" } else { value }
+}
+
+fn serialize_masked<S: serde::Serializer>(env: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(env.iter().map(|(key, value)| (key, shown_value(key, value))))
 }
 
 /// Serialize a duration as whole milliseconds.

@@ -160,7 +160,7 @@ fn render_plan(planned: &[PlannedStep]) -> String {
                 out.push_str(&format!("   argv: {:?}\n", commands.apply.argv));
                 out.push_str("   env (the whole environment):\n");
                 for (key, value) in &commands.apply.env {
-                    out.push_str(&format!("     {key}={}\n", value.escape_debug()));
+                    out.push_str(&format!("     {key}={}\n", runner::shown_value(key, value).escape_debug()));
                 }
                 out.push_str(&format!(
                     "   timeout {} ms; verify{}: {}; rollback: {}\n",

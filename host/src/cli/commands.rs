@@ -221,6 +221,7 @@ pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<Col
         access_log,
         postgres: pack.sources.postgres.iter().chain(&args.postgres).cloned().collect(),
         mysql: pack.sources.mysql.iter().chain(&args.mysql).cloned().collect(),
+        slow_logs: args.slow_log.clone(),
     };
     Ok(options)
 }

@@ -1,28 +1,21 @@
 //! `perfsage digest FILE`: a slow query log, grouped by statement class.
 
-use std::fs::File;
-use std::io::BufReader;
-
 use anyhow::Context;
 
 use super::commands::write_stdout;
 use super::{ActionFormat, DigestArgs, Exit, Failure};
-use crate::digest::digest;
+use crate::digest::digest_file;
 
 pub fn run(args: DigestArgs) -> Result<Exit, Failure> {
-    let file = File::open(&args.file)
+    std::fs::File::open(&args.file)
         .with_context(|| format!("cannot open the slow log {}", args.file.display()))
         .map_err(Failure::usage)?;
-    let digest = digest(BufReader::new(file))
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let digest = digest_file(&args.file, threads)
         .with_context(|| format!("cannot read the slow log {}", args.file.display()))
         .map_err(Failure::degraded)?;
-    if digest.corrupt > 0 {
-        log::warn!(
-            "{}: {} of {} entries are corrupt (no readable Query_time or no statement) and were skipped",
-            args.file.display(),
-            digest.corrupt,
-            digest.corrupt + digest.entries
-        );
+    if let Some(warning) = digest.corrupt_warning(&args.file) {
+        log::warn!("{warning}");
     }
     let text = match args.format {
         ActionFormat::Json => {

@@ -4,12 +4,12 @@
 mod actions;
 mod audit;
 mod commands;
+mod digest;
 mod logs;
 mod plugin_new;
 mod plugin_pin;
 mod plugin_test;
 mod probe;
-mod digest;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,7 @@ Examples:
   perfsage journal                          what apply did, when, and how it ended
   perfsage run --postgres postgresql://perfsage@127.0.0.1/shop   also read a database server
   perfsage digest /var/log/mysql/slow.log --format json           slow queries by class
+  perfsage run --mysql mysql://root@127.0.0.1/crm --slow-log /var/log/mysql/slow.log
 
   perfsage probe http://127.0.0.1/api/contacts -c 64 -d 10s
   perfsage logs /var/log/nginx/access.log   where the server's time goes, route by route
@@ -284,7 +285,8 @@ struct JournalArgs {
 
 #[derive(Debug, Args)]
 struct DigestArgs {
-    /// A slow query log (`slow_query_log_file`).
+    /// A MySQL/MariaDB slow query log (`slow_query_log_file`) or a PostgreSQL
+    /// log written with `log_min_duration_statement`; the kind is detected.
     #[arg(value_name = "FILE")]
     file: PathBuf,
     #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
@@ -324,6 +326,10 @@ struct CollectArgs {
     /// `mysql://perfsage@127.0.0.1:3306/shop`; repeatable (adds to the rule pack's [sources]).
     #[arg(long, value_name = "URL")]
     mysql: Vec<String>,
+    /// Also digest this slow query log (MySQL/MariaDB, or PostgreSQL's
+    /// log_min_duration_statement) into the snapshot's queries; repeatable.
+    #[arg(long = "slow-log", value_name = "FILE")]
+    slow_log: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

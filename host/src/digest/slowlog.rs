@@ -16,6 +16,8 @@ pub struct Entry {
     pub query_time_s: f64,
     pub rows_examined: u64,
     pub rows_sent: u64,
+    /// The schema it ran in (`# ... Schema: crm` or a `use crm;` line), where logged.
+    pub database: Option<String>,
 }
 
 /// The entries of a slow log, `None` for a corrupt one.
@@ -38,6 +40,7 @@ struct Partial {
     rows_examined: u64,
     rows_sent: u64,
     statement: String,
+    database: Option<String>,
     started: bool,
     /// A line of it was not UTF-8.
     unreadable: bool,
@@ -52,6 +55,7 @@ impl Partial {
                 "Query_time:" => self.query_time_s = pair[1].parse().ok().filter(|t: &f64| t.is_finite() && *t >= 0.0),
                 "Rows_examined:" => self.rows_examined = pair[1].parse().unwrap_or(0),
                 "Rows_sent:" => self.rows_sent = pair[1].parse().unwrap_or(0),
+                "Schema:" => self.database = Some(pair[1].to_owned()),
                 _ => {}
             }
         }
@@ -65,6 +69,7 @@ impl Partial {
                 query_time_s,
                 rows_examined: self.rows_examined,
                 rows_sent: self.rows_sent,
+                database: self.database,
             }),
             _ => None,
         }
@@ -75,9 +80,15 @@ fn is_banner(line: &str) -> bool {
     line.contains(", Version: ") || line.starts_with("Tcp port:") || line.starts_with("Time ")
 }
 
-fn is_server_statement(line: &str) -> bool {
-    let lower = line.trim_start().to_ascii_lowercase();
-    lower.starts_with("set timestamp=") || (lower.starts_with("use ") && lower.trim_end().ends_with(';'))
+fn is_set_timestamp(line: &str) -> bool {
+    line.trim_start().get(..14).is_some_and(|head| head.eq_ignore_ascii_case("set timestamp="))
+}
+
+/// The database of a `use crm;` line the server writes before a statement.
+fn use_database(line: &str) -> Option<&str> {
+    let line = line.trim();
+    let head = line.get(..4)?;
+    (head.eq_ignore_ascii_case("use ") && line.ends_with(';')).then(|| line[4..line.len() - 1].trim().trim_matches('`'))
 }
 
 impl<R: BufRead> Iterator for Entries<R> {
@@ -113,8 +124,10 @@ impl<R: BufRead> Iterator for Entries<R> {
                     return Some(Ok(entry.finish()));
                 }
                 entry.header(&line);
+            } else if let Some(database) = use_database(&line).filter(|_| entry.statement.is_empty()) {
+                entry.database = Some(database.to_owned());
             } else if !entry.started
-                || is_server_statement(&line)
+                || is_set_timestamp(&line)
                 || (entry.statement.is_empty() && (is_banner(&line) || line.trim().is_empty()))
             {
                 // Before the first header, only the banner (or garbage) can be here.

@@ -73,6 +73,18 @@ pub fn hit_ratio(hits: f64, misses: f64) -> Option<f64> {
     (hits + misses > 0.0).then(|| hits / (hits + misses))
 }
 
+/// How many of the busiest statements a source explains.
+pub const MAX_EXPLAINED: usize = 20;
+
+/// Whether a statement is one whose plan says which tables it scans, and safe
+/// to hand to `EXPLAIN` (one statement, no `EXPLAIN` of its own).
+pub fn explainable(text: &str) -> bool {
+    let head = text.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    ["select", "update", "delete"].iter().any(|k| head.eq_ignore_ascii_case(k))
+        && !text.trim_end().trim_end_matches(';').contains(';')
+        && !text.contains("...")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +98,15 @@ mod tests {
     #[test]
     fn labels_carry_no_credentials() {
         assert_eq!(label("postgresql", "db1", 5432, "shop"), "postgresql:db1:5432/shop");
+    }
+
+    #[test]
+    fn only_single_reading_statements_are_explained() {
+        assert!(explainable("select * from t where a = $1"));
+        assert!(explainable("  UPDATE t set a = ? where b = ?;"));
+        assert!(!explainable("insert into t values (?+)"));
+        assert!(!explainable("select 1; drop table t"));
+        assert!(!explainable("SELECT * FROM `t` WHERE `a` IN (...)"));
+        assert!(!explainable("explain select 1"));
     }
 }

@@ -51,10 +51,13 @@ pub struct CollectOptions {
     pub postgres: Vec<String>,
     /// MySQL or MariaDB servers to read, as `mysql://` URLs.
     pub mysql: Vec<String>,
+    /// Slow query logs to digest into `queries` (`run --slow-log`).
+    pub slow_logs: Vec<PathBuf>,
 }
 
-/// Collect this machine, then probe the URLs, read the access logs and the
-/// database servers; their sections join the system sections in one snapshot.
+/// Collect this machine, then probe the URLs, read the access logs, the
+/// database servers and the slow logs; their sections join the system
+/// sections in one snapshot.
 pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
     let source = system::SystemSource { window: options.window, top_processes: options.top_processes };
     let sample = source.collect()?;
@@ -84,6 +87,17 @@ pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
         match result {
             Ok(sample) => collected.add_database(sample),
             Err(error) => collected.failures.push(error_chain(&error)),
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for path in &options.slow_logs {
+        match crate::digest::digest_file(path, threads) {
+            Ok(digest) => {
+                collected.warnings.extend(digest.corrupt_warning(path));
+                collected.snapshot.meta.sources.push(format!("slow-log:{}", path.display()));
+                collected.snapshot.queries.get_or_insert_with(Vec::new).extend(digest.queries());
+            }
+            Err(e) => collected.failures.push(format!("slow log {}: {}", path.display(), error_chain(&e))),
         }
     }
     Ok(collected)

@@ -2,6 +2,12 @@
 //! `information_schema`, open InnoDB transactions, and the statement digests
 //! of `performance_schema` when it is on.
 //!
+//! The busiest digests are also explained, never run: placeholders get sample
+//! values (`'0'`, `1` after `LIMIT`) and `EXPLAIN` says which tables are read
+//! in full (`full-scan:crm.contacts`) or through a key
+//! (`index-scan:crm.contacts`). The digest counters are cumulative; the plan
+//! is current, so a created index shows at once.
+//!
 //! `status` carries the raw counters and settings a rule needs (buffer pool
 //! reads and size, `Threads_running`, temporary tables on disk, full joins and
 //! scans, slow queries, ...) under their server names; the `database` fields
@@ -118,7 +124,11 @@ impl Reader {
         }
         let mut queries = Vec::new();
         if variables.get("performance_schema").is_some_and(|v| v == "ON") {
-            if let Err(e) = self.digests(engine, &mut queries).await {
+            let digests = self.digests(engine, &mut queries).await;
+            if digests.is_ok() {
+                self.explain(&mut queries).await;
+            }
+            if let Err(e) = digests {
                 warnings.push(format!(
                     "{}: cannot read performance_schema.events_statements_summary_by_digest: {e}; \
                      GRANT SELECT ON performance_schema.* to the user",
@@ -185,17 +195,61 @@ impl Reader {
         Ok(())
     }
 
+    /// Add the scans of each explainable digest's plan to its plan hints.
+    async fn explain(&mut self, queries: &mut [Query]) {
+        for query in queries.iter_mut().take(database::MAX_EXPLAINED) {
+            let statement = with_sample_values(&query.text);
+            if query.database.is_empty() || !database::explainable(&statement) {
+                continue;
+            }
+            match self.scans(&query.database, &statement).await {
+                Ok(hints) => query.plan_hints.extend(hints),
+                Err(e) => log::debug!("{}: cannot explain `{statement}`: {e}", self.label),
+            }
+        }
+    }
+
+    async fn scans(&mut self, schema: &str, statement: &str) -> Read<Vec<String>> {
+        self.conn.query_drop(format!("use `{}`", schema.replace('`', "``"))).await?;
+        let rows: Vec<mysql_async::Row> = self.conn.query(format!("explain {statement}")).await?;
+        let mut hints: Vec<String> = rows
+            .iter()
+            .filter_map(|row| {
+                let text = |column: &str| row.get_opt::<Option<String>, _>(column).and_then(Result::ok).flatten();
+                let table = text("table")?;
+                // Derived tables (`<derived2>`) and unions are not tables.
+                if table.starts_with('<') {
+                    return None;
+                }
+                let kind = if text("type").as_deref() == Some("ALL") {
+                    "full-scan"
+                } else if text("key").is_some() {
+                    "index-scan"
+                } else {
+                    return None;
+                };
+                Some(format!("{kind}:{schema}.{table}"))
+            })
+            .collect();
+        hints.sort();
+        hints.dedup();
+        Ok(hints)
+    }
+
     async fn digests(&mut self, engine: &str, out: &mut Vec<Query>) -> Read<()> {
         // Timers are in picoseconds.
         type Digest = (Option<String>, String, Option<String>, u64, f64, f64, u64, u64, u64, u64);
         let rows: Vec<Digest> = self
             .conn
-            .query(
+            .exec(
+                // The URL's database only, when it names one (as for the tables).
                 "select schema_name, coalesce(digest, ''), digest_text, count_star, sum_timer_wait / 1e9,
                         avg_timer_wait / 1e9, sum_rows_examined, sum_rows_sent, sum_no_index_used,
                         sum_select_full_join
                  from performance_schema.events_statements_summary_by_digest
+                 where ? is null or schema_name = ?
                  order by sum_timer_wait desc limit 100",
+                (self.schema.clone(), self.schema.clone()),
             )
             .await?;
         out.extend(rows.into_iter().map(
@@ -223,5 +277,45 @@ impl Reader {
             },
         ));
         Ok(())
+    }
+}
+
+/// A digest with sample values in place of its placeholders, so `EXPLAIN`
+/// accepts it: `'0'` compares with strings and numbers alike (and keeps an
+/// index usable), `1` after `LIMIT`/`OFFSET`, `('0')` for a collapsed list.
+fn with_sample_values(digest: &str) -> String {
+    let digest = digest.replace("(...)", "(?)");
+    let mut out = String::with_capacity(digest.len() + 16);
+    let mut quoted = false;
+    for c in digest.chars() {
+        match c {
+            '`' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                let before = out.trim_end().to_ascii_lowercase();
+                let in_limit = before.ends_with("limit")
+                    || before.ends_with("offset")
+                    || (before.ends_with(',') && before.rsplit("limit").next().is_some_and(|tail| tail.len() < 8));
+                out.push_str(if in_limit { "1" } else { "'0'" });
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_get_sample_values_explain_accepts() {
+        assert_eq!(
+            with_sample_values("SELECT * FROM `t` WHERE `a` = ? AND `b` IN (...) LIMIT ?, ?"),
+            "SELECT * FROM `t` WHERE `a` = '0' AND `b` IN ('0') LIMIT 1, 1"
+        );
+        assert_eq!(with_sample_values("SELECT `?` FROM t LIMIT ? OFFSET ?"), "SELECT `?` FROM t LIMIT 1 OFFSET 1");
     }
 }

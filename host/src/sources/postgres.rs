@@ -9,6 +9,14 @@
 //! its own (see [`super::database`]): a view that fails becomes a warning.
 //! Counters are cumulative since the last stats reset, as the server keeps them;
 //! `status` carries the raw ones and the memory settings in bytes.
+//!
+//! The busiest statements are also explained, never run: each is prepared
+//! and `EXPLAIN EXECUTE`d with a generic plan (`plan_cache_mode =
+//! force_generic_plan`, every parameter null), so the plan is the one the
+//! server would use for unknown values. Its scans become plan hints
+//! (`seq-scan:public.contacts`, `index-scan:public.contacts`): unlike the
+//! cumulative counters, a plan changes the moment an index exists, which is
+//! what lets a created index be verified.
 
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, NoTls};
@@ -121,7 +129,7 @@ impl Reader {
         }
         let mut queries = Vec::new();
         match self.statements(&db.name, version, &mut queries).await {
-            Ok(true) => {}
+            Ok(true) => self.explain(&mut queries).await,
             Ok(false) => warnings.push(format!("{}: {ENABLE_STATEMENTS}", self.label)),
             Err(e) => warnings.push(format!(
                 "{}: cannot read pg_stat_statements: {}; it must be in shared_preload_libraries and the role \
@@ -224,6 +232,37 @@ impl Reader {
         Ok(())
     }
 
+    /// Add the scans of each explainable statement's generic plan to its plan
+    /// hints. A statement that cannot be prepared here (another schema on the
+    /// search path, a temporary table) keeps no hints: the rules then fall
+    /// back on the counters.
+    async fn explain(&self, queries: &mut [Query]) {
+        for query in queries.iter_mut().filter(|q| database::explainable(&q.text)).take(database::MAX_EXPLAINED) {
+            match self.generic_plan(&query.text).await {
+                Ok(plan) => query.plan_hints = scan_hints(&plan),
+                Err(e) => log::debug!("{}: cannot explain `{}`: {}", self.label, query.text, describe(&e)),
+            }
+            // Leave the session clean whatever happened.
+            let _ = self.client.batch_execute("rollback; deallocate all").await;
+        }
+    }
+
+    async fn generic_plan(&self, text: &str) -> Result<serde_json::Value, tokio_postgres::Error> {
+        let parameters = max_parameter(text);
+        self.client.batch_execute("begin; set local plan_cache_mode = force_generic_plan").await?;
+        self.client.batch_execute(&format!("prepare perfsage_explain as {text}")).await?;
+        let nulls = if parameters == 0 { String::new() } else { format!("({})", vec!["null"; parameters].join(", ")) };
+        let rows = self
+            .client
+            .simple_query(&format!("explain (format json, verbose) execute perfsage_explain{nulls}"))
+            .await?;
+        let json = rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+    }
+
     /// `Ok(false)` when the extension is not installed in this database.
     async fn statements(
         &self,
@@ -267,5 +306,70 @@ impl Reader {
             plan_hints: Vec::new(),
         }));
         Ok(true)
+    }
+}
+
+/// The highest `$n` in a statement: how many parameters its prepared form takes.
+fn max_parameter(text: &str) -> usize {
+    text.split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// `seq-scan:<schema>.<table>` and `index-scan:<schema>.<table>` for every
+/// scan node of an `EXPLAIN (FORMAT JSON, VERBOSE)` plan, sorted and unique.
+fn scan_hints(plan: &serde_json::Value) -> Vec<String> {
+    fn walk(node: &serde_json::Value, hints: &mut Vec<String>) {
+        if let Some(object) = node.as_object() {
+            let kind = match object.get("Node Type").and_then(|v| v.as_str()) {
+                Some("Seq Scan") => Some("seq-scan"),
+                Some("Index Scan" | "Index Only Scan" | "Bitmap Heap Scan") => Some("index-scan"),
+                _ => None,
+            };
+            let relation = object.get("Relation Name").and_then(|v| v.as_str());
+            if let (Some(kind), Some(relation)) = (kind, relation) {
+                match object.get("Schema").and_then(|v| v.as_str()) {
+                    Some(schema) => hints.push(format!("{kind}:{schema}.{relation}")),
+                    None => hints.push(format!("{kind}:{relation}")),
+                }
+            }
+            object.values().for_each(|child| walk(child, hints));
+        } else if let Some(items) = node.as_array() {
+            items.iter().for_each(|child| walk(child, hints));
+        }
+    }
+    let mut hints = Vec::new();
+    walk(plan, &mut hints);
+    hints.sort();
+    hints.dedup();
+    hints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_counted_by_their_highest_number() {
+        assert_eq!(max_parameter("select * from t where a = $1 and b = $12 or c = $2"), 12);
+        assert_eq!(max_parameter("select 1"), 0);
+        assert_eq!(max_parameter("select '$' || x from t"), 0);
+    }
+
+    #[test]
+    fn scans_of_a_plan_become_hints() {
+        let plan: serde_json::Value = serde_json::from_str(
+            r#"[{"Plan": {"Node Type": "Nested Loop", "Plans": [
+                {"Node Type": "Seq Scan", "Relation Name": "contacts", "Schema": "public"},
+                {"Node Type": "Index Scan", "Relation Name": "accounts", "Schema": "public", "Index Name": "accounts_pkey"},
+                {"Node Type": "Seq Scan", "Relation Name": "contacts", "Schema": "public"}]}}]"#,
+        )
+        .unwrap();
+        assert_eq!(scan_hints(&plan), ["index-scan:public.accounts", "seq-scan:public.contacts"]);
     }
 }

@@ -67,6 +67,16 @@ pub fn human_bytes(bytes: f64) -> String {
     if unit == 0 { format!("{value:.0} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// A count in SI steps: `950`, `12k`, `1.5M`, `2.0G`.
+pub fn human_count(count: f64) -> String {
+    match count.abs() {
+        c if c < 1_000.0 => format!("{count:.0}"),
+        c if c < 1_000_000.0 => format!("{:.0}k", count / 1e3),
+        c if c < 1e9 => format!("{:.1}M", count / 1e6),
+        _ => format!("{:.1}G", count / 1e9),
+    }
+}
+
 /// Seconds as a short duration: `45 s`, `12 min`, `3.5 h`, `2.0 d`.
 pub fn human_duration(seconds: f64) -> String {
     match seconds {

@@ -1,0 +1,92 @@
+#!/bin/sh
+# perfsage hook: create a PostgreSQL index without blocking writes
+# (CREATE INDEX CONCURRENTLY), check it is valid, drop it on rollback.
+#
+# Parameters (from the plugin, as data): PERFSAGE_PARAM_DATABASE,
+# PERFSAGE_PARAM_TABLE (table or schema.table), PERFSAGE_PARAM_COLUMNS
+# (comma-separated), PERFSAGE_PARAM_INDEX (the new index's name).
+# From perfsage: PERFSAGE_PHASE (apply | verify | rollback), PERFSAGE_DRY_RUN (1:
+# print the DDL, change nothing), PERFSAGE_STATE_DIR (remembers which indexes
+# this hook created, so a rollback never drops one it did not create).
+# Connection: libpq's own variables (PGHOST, PGPORT, PGUSER, PGPASSWORD,
+# PGPASSFILE, PGSSLMODE), from the rule pack's env or passed through with
+# `pass_env`; the database is the parameter.
+set -eu
+
+fail() { printf 'pg-create-index: %s\n' "$*" >&2; exit 2; }
+
+database=${PERFSAGE_PARAM_DATABASE:-}
+table=${PERFSAGE_PARAM_TABLE:-}
+columns=${PERFSAGE_PARAM_COLUMNS:-}
+index=${PERFSAGE_PARAM_INDEX:-}
+dry_run=${PERFSAGE_DRY_RUN:-0}
+state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
+
+# Plain identifiers only: nothing to quote, nothing to inject.
+identifier() {
+    case $2 in
+    '' | [0-9]* | *[!A-Za-z0-9_]*) fail "refusing $1 '$2': expected letters, digits and _" ;;
+    esac
+}
+identifier database "$database"
+identifier index "$index"
+case $table in
+*.*) identifier schema "${table%%.*}"; identifier table "${table#*.}" ;;
+*) identifier table "$table" ;;
+esac
+old_ifs=$IFS
+IFS=,
+for column in $columns; do identifier column "$column"; done
+IFS=$old_ifs
+[ -n "$columns" ] || fail "no columns to index"
+schema=public
+case $table in *.*) schema=${table%%.*} ;; esac
+list=$(printf '%s' "$columns" | sed 's/,/, /g')
+
+ddl="CREATE INDEX CONCURRENTLY IF NOT EXISTS $index ON $table ($list)"
+drop="DROP INDEX CONCURRENTLY IF EXISTS $schema.$index"
+created=$state/$database.$schema.$index.created
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$database" -tA -c "$1"; }
+# Whether the index exists, and whether it is valid and ready: `t|t`, `f|t`, ... or empty.
+index_state() {
+    sql "select i.indisvalid, i.indisready from pg_index i join pg_class c on c.oid = i.indexrelid
+         join pg_namespace n on n.oid = c.relnamespace where c.relname = '$index' and n.nspname = '$schema'"
+}
+
+case ${PERFSAGE_PHASE:-apply} in
+apply)
+    if [ "$dry_run" = 1 ]; then
+        printf 'would run on database %s: %s\n' "$database" "$ddl"
+        printf 'rollback would run: %s\n' "$drop"
+        exit 0
+    fi
+    existing=$(index_state) || fail "cannot reach database $database"
+    if [ "$existing" = "t|t" ]; then
+        printf 'index %s.%s already exists and is valid: nothing to do\n' "$schema" "$index"
+        exit 0
+    fi
+    # A failed concurrent build leaves an invalid index behind; drop it and build again.
+    [ -z "$existing" ] || sql "$drop" >/dev/null
+    sql "$ddl" >/dev/null || fail "$ddl failed"
+    : >"$created"
+    printf 'created on database %s: %s\n' "$database" "$ddl"
+    ;;
+verify)
+    existing=$(index_state) || fail "cannot reach database $database"
+    [ "$existing" = "t|t" ] || fail "index $schema.$index is not valid and ready (state '${existing:-absent}')"
+    sql "analyze $table" >/dev/null
+    printf 'index %s.%s is valid and ready; %s analyzed\n' "$schema" "$index" "$table"
+    ;;
+rollback)
+    [ -f "$created" ] || fail "index $schema.$index was not created by this hook: not dropping it"
+    if [ "$dry_run" = 1 ]; then
+        printf 'would run on database %s: %s\n' "$database" "$drop"
+        exit 0
+    fi
+    sql "$drop" >/dev/null || fail "$drop failed"
+    rm -f "$created"
+    printf 'dropped on database %s: %s\n' "$database" "$drop"
+    ;;
+*) fail "unknown phase ${PERFSAGE_PHASE}" ;;
+esac

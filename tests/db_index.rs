@@ -1,0 +1,334 @@
+//! The commonest database fix end to end, against the real servers on this
+//! machine: a CRM schema whose contacts are looked up by an unindexed e-mail
+//! column, a workload that makes the lookup a real statement class
+//! (`pg_stat_statements`, performance_schema digests), then `perfsage plan`
+//! (shows the DDL, changes nothing), `perfsage apply` (creates the index, the
+//! hook verifies it, the re-collected plan clears the finding) and the hook's
+//! rollback (drops it). Each test creates its own database and drops it in a
+//! `Drop` guard.
+//!
+//! Needs `pg_stat_statements` in PostgreSQL's `shared_preload_libraries` and
+//! MariaDB's `performance_schema` on; `.ci/databases.sh` sets both.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::*;
+
+const PG_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+const MY_ADMIN: &str = "mysql://root@127.0.0.1:3306";
+const CONTACTS: u32 = 60_000;
+const LOOKUPS: u32 = 40;
+
+fn unique(prefix: &str) -> String {
+    format!("perfsage_{prefix}_{}", std::process::id())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn pg(dbname: &str, work: impl AsyncFnOnce(&tokio_postgres::Client)) {
+    runtime().block_on(async {
+        let config = format!("host=127.0.0.1 port=5432 user=postgres dbname={dbname}");
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.unwrap();
+        let connection = tokio::spawn(connection);
+        work(&client).await;
+        drop(client);
+        let _ = connection.await;
+    });
+}
+
+fn pg_admin(sql: &str) {
+    runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(PG_ADMIN, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    });
+}
+
+/// The indexes of a PostgreSQL table, by name.
+fn pg_indexes(dbname: &str, table: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    pg(dbname, async |client| {
+        let rows = client
+            .query("select indexname::text from pg_indexes where tablename = $1 order by 1", &[&table])
+            .await
+            .unwrap();
+        names = rows.iter().map(|r| r.get(0)).collect();
+    });
+    names
+}
+
+struct PgCrm {
+    name: String,
+}
+
+impl PgCrm {
+    /// accounts, contacts (no index on email), deals, activities; with rows.
+    fn create() -> Self {
+        let name = unique("pgidx");
+        pg_admin(&format!("drop database if exists {name} with (force)"));
+        pg_admin(&format!("create database {name}"));
+        let crm = PgCrm { name };
+        pg(&crm.name, async |client| {
+            let sql = format!(
+                "create extension pg_stat_statements;
+                 create table accounts (id int primary key, name text not null);
+                 create table contacts (id int primary key, account_id int not null references accounts,
+                                        email text not null, name text);
+                 create table deals (id int primary key, account_id int not null references accounts,
+                                     amount numeric not null, stage text not null);
+                 create table activities (id int primary key, contact_id int not null references contacts,
+                                          kind text not null, done boolean not null);
+                 insert into accounts select g, 'account ' || g from generate_series(1, 2000) g;
+                 insert into contacts select g, 1 + g % 2000, 'c' || g || '@example.com', 'contact ' || g
+                   from generate_series(1, {CONTACTS}) g;
+                 insert into deals select g, 1 + g % 2000, g * 10, (array['open', 'won', 'lost'])[1 + g % 3]
+                   from generate_series(1, 10000) g;
+                 insert into activities select g, 1 + g % {CONTACTS}, 'call', g % 2 = 0
+                   from generate_series(1, 20000) g;
+                 analyze;
+                 select pg_stat_statements_reset();"
+            );
+            client.batch_execute(&sql).await.unwrap();
+        });
+        crm
+    }
+
+    /// The CRM's contact lookup, as the application runs it (a prepared statement).
+    fn look_up_contacts(&self) {
+        pg(&self.name, async |client| {
+            let lookup = client.prepare("select id, name from contacts where email = $1").await.unwrap();
+            for i in 0..LOOKUPS {
+                let email = format!("c{}@example.com", 1 + i * 997 % CONTACTS);
+                assert_eq!(client.query(&lookup, &[&email]).await.unwrap().len(), 1);
+            }
+            client.batch_execute("select pg_stat_force_next_flush()").await.unwrap();
+        });
+    }
+
+    fn url(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for PgCrm {
+    fn drop(&mut self) {
+        pg_admin(&format!("drop database if exists {} with (force)", self.name));
+    }
+}
+
+/// `perfsage COMMAND` over a database, with the default rule pack and its own state.
+fn perfsage_db(state: &Path, command: &str, source: &[&str]) -> Command {
+    let mut cmd = perfsage(&state.join("cache"));
+    cmd.arg(command).args(["--window", "100ms"]).args(source);
+    if command != "run" {
+        cmd.arg("--state-dir").arg(state.join("state"));
+    }
+    cmd.stdin(Stdio::null())
+        // The index hooks connect with the clients' own variables, passed through by the pack.
+        .env("PGHOST", "127.0.0.1")
+        .env("PGUSER", "postgres")
+        .env("MYSQL_HOST", "127.0.0.1")
+        .env("MYSQL_USER", "root");
+    cmd
+}
+
+fn index_step(plan: &Value) -> &Value {
+    let steps = plan["steps"].as_array().expect("steps");
+    steps
+        .iter()
+        .find(|s| s["action"] == "db.create-index")
+        .unwrap_or_else(|| panic!("no db.create-index step in {}", serde_json::to_string_pretty(plan).unwrap()))
+}
+
+/// Run a built-in hook script by hand, in `phase`, with the parameters and state directory `step` planned.
+fn run_hook(script: &str, phase: &str, step: &Value) -> Output {
+    let mut cmd = Command::new(repo_root().join("rules/hooks").join(script));
+    cmd.env_clear().env("PATH", "/usr/bin:/bin").env("PERFSAGE_PHASE", phase).env("PERFSAGE_DRY_RUN", "0");
+    for (key, value) in step["apply"]["env"].as_object().unwrap() {
+        if key.starts_with("PERFSAGE_PARAM_") || key == "PERFSAGE_STATE_DIR" {
+            cmd.env(key, value.as_str().unwrap());
+        }
+    }
+    cmd.env("PGHOST", "127.0.0.1").env("PGUSER", "postgres").env("MYSQL_HOST", "127.0.0.1").env("MYSQL_USER", "root");
+    output(&mut cmd)
+}
+
+#[test]
+fn postgres_missing_index_is_planned_applied_verified_and_rolled_back() {
+    let crm = PgCrm::create();
+    crm.look_up_contacts();
+    let url = crm.url();
+    let source = ["--postgres", url.as_str()];
+    let state = tempfile::tempdir().unwrap();
+
+    // The finding: the lookup's generic plan scans contacts.
+    let out = output(perfsage_db(state.path(), "run", &source).args(["--format", "json"]));
+    let report = json(&out);
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "missing-index/statement")
+        .unwrap_or_else(|| panic!("no missing-index finding: {}\n{}", report["findings"], stderr(&out)));
+    assert_eq!(finding["target"], format!("{} public.contacts (email)", crm.name));
+
+    // plan: the DDL, from the hook's own dry run; nothing changes.
+    let out = output(perfsage_db(state.path(), "plan", &source).args(["--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = json(&out);
+    let step = index_step(&plan);
+    assert_eq!(step["hook"], "pg-create-index");
+    assert_eq!(step["params"]["table"], "public.contacts");
+    assert_eq!(step["params"]["columns"], "email");
+    assert_eq!(step["apply"]["env"]["PGHOST"], "127.0.0.1", "passed through from perfsage's environment");
+    let out = output(&mut perfsage_db(state.path(), "plan", &source));
+    let text = stdout(&out);
+    assert!(
+        text.contains("would run on database")
+            && text.contains(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS perfsage_contacts_email_idx ON public.contacts (email)"
+            ),
+        "{text}"
+    );
+    assert_eq!(pg_indexes(&crm.name, "contacts"), ["contacts_pkey"], "plan changed nothing");
+
+    // apply: the index is built, the hook verifies it, the re-collected plan clears the finding.
+    let out = output(perfsage_db(state.path(), "apply", &source).args(["--action", "db.create-index", "--yes"]));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("cleared"), "{text}");
+    assert_eq!(pg_indexes(&crm.name, "contacts"), ["contacts_pkey", "perfsage_contacts_email_idx"]);
+    let out = output(perfsage_db(state.path(), "run", &source).args(["--format", "json"]));
+    let after = json(&out);
+    assert!(
+        !after["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "missing-index/statement"),
+        "{}",
+        after["findings"]
+    );
+
+    // rollback: the hook drops the index it created, and only that.
+    let rolled = run_hook("pg-create-index.sh", "rollback", step);
+    assert!(rolled.status.success(), "{}", stderr(&rolled));
+    assert_eq!(pg_indexes(&crm.name, "contacts"), ["contacts_pkey"]);
+    let again = run_hook("pg-create-index.sh", "rollback", step);
+    assert_eq!(again.status.code(), Some(2), "a second rollback has nothing of its own to drop");
+    assert!(stderr(&again).contains("was not created by this hook"));
+}
+
+fn my(statements: &[String]) -> Vec<Vec<String>> {
+    my_at(MY_ADMIN, statements)
+}
+
+fn my_at(url: &str, statements: &[String]) -> Vec<Vec<String>> {
+    runtime().block_on(async {
+        use mysql_async::prelude::Queryable;
+        let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
+        let mut last = Vec::new();
+        for statement in statements {
+            let rows: Vec<mysql_async::Row> =
+                conn.query(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+            last = rows
+                .into_iter()
+                .map(|row| {
+                    (0..row.len()).map(|i| row.get::<Option<String>, _>(i).flatten().unwrap_or_default()).collect()
+                })
+                .collect();
+        }
+        conn.disconnect().await.unwrap();
+        last
+    })
+}
+
+fn my_indexes(schema: &str, table: &str) -> Vec<String> {
+    my(&[format!(
+        "select distinct index_name from information_schema.STATISTICS
+         where table_schema = '{schema}' and table_name = '{table}' order by 1"
+    )])
+    .into_iter()
+    .map(|row| row[0].clone())
+    .collect()
+}
+
+struct MyCrm {
+    name: String,
+}
+
+impl MyCrm {
+    fn create() -> Self {
+        let name = unique("myidx");
+        let n = &name;
+        my(&[
+            format!("drop database if exists {n}"),
+            format!("create database {n}"),
+            format!("create table {n}.accounts (id int primary key, name varchar(100) not null)"),
+            format!(
+                "create table {n}.contacts (id int primary key, account_id int not null,
+                                            email varchar(100) not null, name varchar(100))"
+            ),
+            format!("insert into {n}.accounts select seq, concat('account ', seq) from {n}.seq_1_to_2000"),
+            format!(
+                "insert into {n}.contacts select seq, 1 + seq % 2000, concat('c', seq, '@example.com'),
+                 concat('contact ', seq) from {n}.seq_1_to_{CONTACTS}"
+            ),
+            format!("analyze table {n}.accounts, {n}.contacts"),
+        ]);
+        MyCrm { name }
+    }
+
+    /// The contact lookup, with literals as an ORM sends them: one digest class.
+    fn look_up_contacts(&self) {
+        let lookups: Vec<String> = (0..LOOKUPS)
+            .map(|i| format!("select id, name from contacts where email = 'c{}@example.com'", 1 + i * 997 % CONTACTS))
+            .collect();
+        my_at(&self.url(), &lookups);
+    }
+
+    fn url(&self) -> String {
+        format!("{MY_ADMIN}/{}", self.name)
+    }
+}
+
+impl Drop for MyCrm {
+    fn drop(&mut self) {
+        my(&[format!("drop database if exists {}", self.name)]);
+    }
+}
+
+#[test]
+fn mariadb_missing_index_is_planned_applied_verified_and_rolled_back() {
+    let crm = MyCrm::create();
+    crm.look_up_contacts();
+    let url = crm.url();
+    let source = ["--mysql", url.as_str()];
+    let state = tempfile::tempdir().unwrap();
+
+    let out = output(perfsage_db(state.path(), "plan", &source).args(["--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = json(&out);
+    let step = index_step(&plan);
+    assert_eq!(step["hook"], "mysql-create-index");
+    assert_eq!(step["target"], format!("{0} {0}.contacts (email)", crm.name));
+    assert_eq!(step["params"]["columns"], "email");
+    let text = stdout(&output(&mut perfsage_db(state.path(), "plan", &source)));
+    assert!(
+        text.contains("would run: ALTER TABLE") && text.contains("ADD INDEX `perfsage_contacts_email_idx`"),
+        "{text}"
+    );
+    assert_eq!(my_indexes(&crm.name, "contacts"), ["PRIMARY"], "plan changed nothing");
+
+    let out = output(perfsage_db(state.path(), "apply", &source).args(["--action", "db.create-index", "--yes"]));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("cleared"), "{text}");
+    assert_eq!(my_indexes(&crm.name, "contacts"), ["perfsage_contacts_email_idx", "PRIMARY"]);
+
+    let rolled = run_hook("mysql-create-index.sh", "rollback", step);
+    assert!(rolled.status.success(), "{}", stderr(&rolled));
+    assert_eq!(my_indexes(&crm.name, "contacts"), ["PRIMARY"]);
+}
