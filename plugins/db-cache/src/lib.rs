@@ -61,8 +61,13 @@ impl Rule for Plugin {
         .needs(&[Section::Databases])
         .uses(&[Section::Memory])
         .param(
-            param::number("min_hit_ratio", "Cache hit ratio under which the database reads too much from disk", "", 0.99)
-                .range(0.5, 1.0),
+            param::number(
+                "min_hit_ratio",
+                "Cache hit ratio under which the database reads too much from disk",
+                "",
+                0.99,
+            )
+            .range(0.5, 1.0),
         )
         .param(
             param::number(
@@ -107,11 +112,8 @@ impl Rule for Plugin {
             sb_target_ram_pct: config.number("shared_buffers_target_ram_pct"),
             ram: snapshot.memory.as_ref().map(|m| m.total_bytes as f64).filter(|r| *r > 0.0),
         };
-        let mut findings: Vec<Finding> = databases
-            .iter()
-            .flat_map(|db| [hit_ratio(db, &limits), buffer_size(db, &limits)])
-            .flatten()
-            .collect();
+        let mut findings: Vec<Finding> =
+            databases.iter().flat_map(|db| [hit_ratio(db, &limits), buffer_size(db, &limits)]).flatten().collect();
         findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
         Ok(findings)
     }
@@ -197,11 +199,19 @@ fn buffer_size(db: &Database, limits: &Limits) -> Option<Finding> {
     let action = raise_cache(db, limits, 0.7)?;
     let misses = low_ratio(db, limits).is_some();
     let severity = if misses { Severity::High } else { Severity::Medium };
-    let of_ram = limits.ram.map(|ram| format!(", {:.0}% of {} RAM", pct(cache, ram), human_bytes(ram))).unwrap_or_default();
-    let title =
-        format!("{label}: {setting} is {}{of_ram}, for {} of tables and indexes", human_bytes(cache), human_bytes(data));
-    let mut finding = Finding::new("db-cache/buffer-size", title, Category::Software, severity, label)
-        .evidence("data size over cache size", data / cache, 1.0, "");
+    let of_ram =
+        limits.ram.map(|ram| format!(", {:.0}% of {} RAM", pct(cache, ram), human_bytes(ram))).unwrap_or_default();
+    let title = format!(
+        "{label}: {setting} is {}{of_ram}, for {} of tables and indexes",
+        human_bytes(cache),
+        human_bytes(data)
+    );
+    let mut finding = Finding::new("db-cache/buffer-size", title, Category::Software, severity, label).evidence(
+        "data size over cache size",
+        data / cache,
+        1.0,
+        "",
+    );
     if limits.ram.is_some() {
         finding = finding.evidence(format!("{setting} share of RAM"), ram_pct, bar, "%");
     }
@@ -245,19 +255,23 @@ fn raise_shared_buffers(db: &Database, limits: &Limits, impact: f64) -> Option<A
     }
     let label = databases::label(&db.engine, &db.name);
     Some(
-        Action::new("db.raise-shared-buffers", format!("Raise shared_buffers to {mb}MB on {label}"), Category::Software)
-            .detail(format!(
-                "shared_buffers is {} now; {mb}MB is {why}. As a superuser run `ALTER SYSTEM SET shared_buffers = \
+        Action::new(
+            "db.raise-shared-buffers",
+            format!("Raise shared_buffers to {mb}MB on {label}"),
+            Category::Software,
+        )
+        .detail(format!(
+            "shared_buffers is {} now; {mb}MB is {why}. As a superuser run `ALTER SYSTEM SET shared_buffers = \
                  '{mb}MB';` then restart the server (`systemctl restart postgresql`): shared_buffers only changes \
                  at start. Keep effective_cache_size at about 50-75% of RAM so the planner knows about the OS page \
                  cache, and make sure the host has the memory free (Linux may need `vm.nr_hugepages` for a large \
                  value with huge_pages = on).",
-                human_bytes(current)
-            ))
-            .impact(impact)
-            .confidence(0.6)
-            .effort(Level::Low)
-            .risk(Level::Medium),
+            human_bytes(current)
+        ))
+        .impact(impact)
+        .confidence(0.6)
+        .effort(Level::Low)
+        .risk(Level::Medium),
     )
 }
 
@@ -329,15 +343,19 @@ fn find_heavy_readers(db: &Database, label: &str) -> Action {
         "`SELECT digest_text, sum_rows_examined, sum_no_index_used FROM performance_schema.\
          events_statements_summary_by_digest ORDER BY sum_rows_examined DESC LIMIT 10;`"
     };
-    Action::new("db.find-heavy-readers", format!("Find the statements that read the most on {label}"), Category::Software)
-        .detail(format!(
-            "A cache misses when the working set does not fit, but also when one statement scans a large table \
+    Action::new(
+        "db.find-heavy-readers",
+        format!("Find the statements that read the most on {label}"),
+        Category::Software,
+    )
+    .detail(format!(
+        "A cache misses when the working set does not fit, but also when one statement scans a large table \
              and pushes everything else out. List the biggest readers with {how}, and index or rewrite them \
              (see the slow-queries and missing-index findings) before sizing the cache for a scan."
-        ))
-        .impact(0.4)
-        .confidence(0.5)
-        .effort(Level::Medium)
+    ))
+    .impact(0.4)
+    .confidence(0.5)
+    .effort(Level::Medium)
 }
 
 #[cfg(test)]

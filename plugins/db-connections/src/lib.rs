@@ -43,8 +43,13 @@ impl Rule for Plugin {
         .needs(&[Section::Databases])
         .uses(&[Section::Cpu])
         .param(
-            param::number("high_pct", "Connections in use, as a share of max_connections, from which the pool is near full", "%", 80.0)
-                .range(10.0, 100.0),
+            param::number(
+                "high_pct",
+                "Connections in use, as a share of max_connections, from which the pool is near full",
+                "%",
+                80.0,
+            )
+            .range(10.0, 100.0),
         )
         .param(
             param::number(
@@ -167,7 +172,13 @@ fn threads_running(db: &Database, per_core: f64, cores: u32) -> Option<Finding> 
         )
         .evidence("Threads_running", running, limit, "threads")
         .action(find_lock_or_slow_query(&label, running))
-        .action(connection_pool(db, &label, db.connections_used as f64, max_connections(db).unwrap_or(0.0), 0.4)),
+        .action(connection_pool(
+            db,
+            &label,
+            db.connections_used as f64,
+            max_connections(db).unwrap_or(0.0),
+            0.4,
+        )),
     )
 }
 
@@ -295,23 +306,36 @@ mod tests {
 
     #[test]
     fn saturation_ladder() {
-        for (used, expected) in [(79, None), (80, Some(Severity::Medium)), (92, Some(Severity::High)), (99, Some(Severity::Critical))] {
+        for (used, expected) in
+            [(79, None), (80, Some(Severity::Medium)), (92, Some(Severity::High)), (99, Some(Severity::Critical))]
+        {
             let findings = run(vec![db("postgresql", used, 100, &[])], None, vec![]);
             assert_eq!(findings.first().map(|f| f.severity), expected, "{used} of 100");
         }
         let f = &run(vec![db("postgresql", 95, 100, &[("work_mem", 4194304.0)])], None, vec![])[0];
         assert_eq!(f.target, "postgresql crm");
-        assert_eq!(f.actions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["db.connection-pool", "db.raise-max-connections"]);
+        assert_eq!(
+            f.actions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            ["db.connection-pool", "db.raise-max-connections"]
+        );
         assert!(f.actions[1].detail.contains("ALTER SYSTEM SET max_connections = 150;"), "{}", f.actions[1].detail);
         assert!(f.actions[0].detail.contains("PgBouncer"));
     }
 
     #[test]
     fn mysql_peak_and_running_threads() {
-        let status = [("Max_used_connections", 151.0), ("max_connections", 151.0), ("Threads_running", 40.0), ("Uptime", 86400.0 * 3.0)];
+        let status = [
+            ("Max_used_connections", 151.0),
+            ("max_connections", 151.0),
+            ("Threads_running", 40.0),
+            ("Uptime", 86400.0 * 3.0),
+        ];
         let findings = run(vec![db("mariadb", 30, 151, &status)], Some(8), vec![]);
         let rules: Vec<(&str, Severity)> = findings.iter().map(|f| (f.rule.as_str(), f.severity)).collect();
-        assert_eq!(rules, [("db-connections/peak", Severity::High), ("db-connections/threads-running", Severity::High)]);
+        assert_eq!(
+            rules,
+            [("db-connections/peak", Severity::High), ("db-connections/threads-running", Severity::High)]
+        );
         assert!(findings[0].title.contains("in the last 3.0 d"));
         assert!(findings[0].actions[1].detail.contains("SET GLOBAL max_connections = 230;"));
         assert_eq!(findings[1].actions[0].id, "db.find-lock-or-slow-query");

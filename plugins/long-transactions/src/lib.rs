@@ -52,8 +52,7 @@ impl Rule for Plugin {
         )
         .needs(&[Section::Databases])
         .param(
-            param::number("max_age_s", "Age from which an open transaction is too long", "s", 60.0)
-                .range(1.0, 1.0e7),
+            param::number("max_age_s", "Age from which an open transaction is too long", "s", 60.0).range(1.0, 1.0e7),
         )
         .param(
             param::number("idle_max_s", "Age from which a session idle in its transaction is reported", "s", 30.0)
@@ -119,12 +118,8 @@ fn last_statement(t: &DbTransaction) -> String {
 
 fn open(db: &Database, t: &DbTransaction, limits: &Limits) -> Finding {
     let state = if t.state.is_empty() { String::new() } else { format!(", {}", t.state) };
-    let title = format!(
-        "Transaction of pid {} open for {}{state} ({})",
-        t.pid,
-        human_duration(t.age_s),
-        last_statement(t)
-    );
+    let title =
+        format!("Transaction of pid {} open for {}{state} ({})", t.pid, human_duration(t.age_s), last_statement(t));
     Finding::new("long-transactions/open", title, Category::Software, severity_by_age(t.age_s), target(db, t))
         .evidence("transaction age", t.age_s, limits.max_age_s, "s")
         .action(terminate_session(db, t))
@@ -182,9 +177,12 @@ fn lock_waits(db: &Database, limits: &Limits) -> Option<Finding> {
         .evidence("sessions waiting for locks", waits as f64, 0.0, "")
         .action(find_blocker(db, &label));
     // The oldest open transaction is the usual blocker; name it when it is old.
-    if let Some(oldest) = db.transactions.iter().filter(|t| t.age_s >= limits.max_age_s).max_by(|a, b| {
-        a.age_s.total_cmp(&b.age_s).then_with(|| b.pid.cmp(&a.pid))
-    }) {
+    if let Some(oldest) = db
+        .transactions
+        .iter()
+        .filter(|t| t.age_s >= limits.max_age_s)
+        .max_by(|a, b| a.age_s.total_cmp(&b.age_s).then_with(|| b.pid.cmp(&a.pid)))
+    {
         finding = finding.action(terminate_session(db, oldest));
     }
     Some(finding.action(commit_promptly(db, None)))
@@ -193,10 +191,7 @@ fn lock_waits(db: &Database, limits: &Limits) -> Option<Finding> {
 fn terminate_session(db: &Database, t: &DbTransaction) -> Action {
     let label = databases::label(&db.engine, &db.name);
     let (look, end) = if is_mysql_family(&db.engine) {
-        (
-            format!("SELECT * FROM information_schema.PROCESSLIST WHERE ID = {};", t.pid),
-            format!("KILL {};", t.pid),
-        )
+        (format!("SELECT * FROM information_schema.PROCESSLIST WHERE ID = {};", t.pid), format!("KILL {};", t.pid))
     } else {
         (
             format!(
@@ -263,16 +258,20 @@ fn commit_promptly(db: &Database, t: Option<&DbTransaction>) -> Action {
             q => format!(" The session's last statement was `{q}`: find the code that runs it."),
         })
         .unwrap_or_default();
-    Action::new("db.commit-promptly", format!("Keep the application's transactions short on {label}"), Category::Software)
-        .detail(format!(
-            "Transactions should span database work only: no HTTP or RPC calls, file or queue I/O, waits for \
+    Action::new(
+        "db.commit-promptly",
+        format!("Keep the application's transactions short on {label}"),
+        Category::Software,
+    )
+    .detail(format!(
+        "Transactions should span database work only: no HTTP or RPC calls, file or queue I/O, waits for \
              user input or sleeps between BEGIN and COMMIT. Commit or roll back in a `finally`/`defer` so an \
              error cannot leave one open, use autocommit for plain reads, and scope ORM sessions to one unit \
              of work.{seen}"
-        ))
-        .impact(0.8)
-        .confidence(0.6)
-        .effort(Level::Medium)
+    ))
+    .impact(0.8)
+    .confidence(0.6)
+    .effort(Level::Medium)
 }
 
 fn find_blocker(db: &Database, label: &str) -> Action {
@@ -284,15 +283,19 @@ fn find_blocker(db: &Database, label: &str) -> Action {
          pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0;` names each waiting session and the \
          sessions blocking it"
     };
-    Action::new("db.find-lock-or-slow-query", format!("Find the session blocking the others on {label}"), Category::Software)
-        .detail(format!(
-            "Lock waits queue behind one blocker, usually a long or idle transaction, or a DDL statement. {how}. \
+    Action::new(
+        "db.find-lock-or-slow-query",
+        format!("Find the session blocking the others on {label}"),
+        Category::Software,
+    )
+    .detail(format!(
+        "Lock waits queue behind one blocker, usually a long or idle transaction, or a DDL statement. {how}. \
              End or fix the blocker; repeated waits on the same rows call for shorter transactions or a \
              consistent locking order."
-        ))
-        .impact(0.7)
-        .confidence(0.6)
-        .effort(Level::Low)
+    ))
+    .impact(0.7)
+    .confidence(0.6)
+    .effort(Level::Low)
 }
 
 #[cfg(test)]
@@ -382,8 +385,12 @@ mod tests {
 
     #[test]
     fn config_moves_the_thresholds() {
-        let dbs = vec![db("postgresql", vec![tx(9, 45.0, "active"), tx(10, 20.0, "idle in transaction (aborted)")], 1, 2)];
-        assert_eq!(summary(&run(dbs.clone(), vec![])), [("long-transactions/lock-waits", "postgresql crm", Severity::Medium)]);
+        let dbs =
+            vec![db("postgresql", vec![tx(9, 45.0, "active"), tx(10, 20.0, "idle in transaction (aborted)")], 1, 2)];
+        assert_eq!(
+            summary(&run(dbs.clone(), vec![])),
+            [("long-transactions/lock-waits", "postgresql crm", Severity::Medium)]
+        );
         let strict = vec![
             ConfigEntry { name: "max_age_s".into(), value: ParamValue::Number(30.0) },
             ConfigEntry { name: "idle_max_s".into(), value: ParamValue::Number(15.0) },

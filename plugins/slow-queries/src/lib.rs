@@ -80,8 +80,13 @@ impl Rule for Plugin {
             .range(0.0, 1.0e12),
         )
         .param(
-            param::integer("min_statements", "Databases with fewer statement classes are not judged for hotspots", "", 3)
-                .range(2.0, 1.0e6),
+            param::integer(
+                "min_statements",
+                "Databases with fewer statement classes are not judged for hotspots",
+                "",
+                3,
+            )
+            .range(2.0, 1.0e6),
         )
         .param(
             param::number("slow_mean_ms", "Mean execution time from which a statement is slow", "ms", 500.0)
@@ -227,7 +232,8 @@ fn slow_statement(stats: &Stats, limits: &Limits) -> Finding {
         stats.short, q.mean_ms, q.calls, limits.slow_mean_ms
     );
     let severity = severity::by_ratio(q.mean_ms / limits.slow_mean_ms);
-    let finding = Finding::new("slow-queries/slow-statement", title, Category::Software, severity, stats.target.clone());
+    let finding =
+        Finding::new("slow-queries/slow-statement", title, Category::Software, severity, stats.target.clone());
     // A slow statement's own latency is the problem: a fix removes most of it.
     stats.actions(stats.evidence(finding, limits), 0.7_f64.max(stats.share / 100.0))
 }
@@ -337,7 +343,10 @@ mod tests {
         assert!(findings.iter().all(|f| f.target == target));
         assert_eq!((findings[0].rule.as_str(), findings[0].severity), ("slow-queries/hotspot", Severity::High));
         assert!((findings[0].evidence[0].observed - 36000.0 / 52000.0 * 100.0).abs() < 1e-9);
-        assert_eq!((findings[1].rule.as_str(), findings[1].severity), ("slow-queries/slow-statement", Severity::Medium));
+        assert_eq!(
+            (findings[1].rule.as_str(), findings[1].severity),
+            ("slow-queries/slow-statement", Severity::Medium)
+        );
         assert_eq!(ids(&findings[0]), ["db.explain-query"]);
     }
 

@@ -55,12 +55,22 @@ impl Rule for Plugin {
                 .range(1.0, 1.0e15),
         )
         .param(
-            param::number("dead_pct", "Dead rows, as a share of live + dead rows, from which a table is bloated", "%", 20.0)
-                .range(1.0, 100.0),
+            param::number(
+                "dead_pct",
+                "Dead rows, as a share of live + dead rows, from which a table is bloated",
+                "%",
+                20.0,
+            )
+            .range(1.0, 100.0),
         )
         .param(
-            param::number("max_age_days", "Days without a vacuum after which a table with dead rows is stale", "days", 7.0)
-                .range(0.1, 3650.0),
+            param::number(
+                "max_age_days",
+                "Days without a vacuum after which a table with dead rows is stale",
+                "days",
+                7.0,
+            )
+            .range(0.1, 3650.0),
         )
     }
 
@@ -283,14 +293,17 @@ mod tests {
         let actions: Vec<&str> = findings[2].actions.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(actions, ["db.vacuum-table", "db.tune-autovacuum"]);
         assert!(findings[2].actions[0].detail.contains("VACUUM (ANALYZE) public.deals;"));
-        assert!(findings[2].actions[1].detail.contains(
-            "ALTER TABLE public.deals SET (autovacuum_vacuum_scale_factor = 0.02);"
-        ));
+        assert!(
+            findings[2].actions[1]
+                .detail
+                .contains("ALTER TABLE public.deals SET (autovacuum_vacuum_scale_factor = 0.02);")
+        );
     }
 
     #[test]
     fn healthy_tables_and_other_engines_are_silent() {
-        let tables = vec![table("public.deals", 1_000_000, 9_000, None), table("public.notes", 50_000, 12_000, Some(1))];
+        let tables =
+            vec![table("public.deals", 1_000_000, 9_000, None), table("public.notes", 50_000, 12_000, Some(1))];
         assert!(run(vec![db("postgresql", tables.clone(), vec![])], vec![]).is_empty());
         let bloated = vec![table("shop.orders", 100, 900_000, None)];
         assert!(run(vec![db("mariadb", bloated, vec![])], vec![]).is_empty());
@@ -298,11 +311,17 @@ mod tests {
 
     #[test]
     fn a_long_transaction_is_named_as_holding_back_vacuum() {
-        let old = DbTransaction { pid: 4242, age_s: 7200.0, state: "idle in transaction".into(), query: "select 1".into() };
+        let old =
+            DbTransaction { pid: 4242, age_s: 7200.0, state: "idle in transaction".into(), query: "select 1".into() };
         let young = DbTransaction { pid: 77, age_s: 30.0, state: "active".into(), query: "select 2".into() };
-        let findings = run(vec![db("postgresql", vec![table("public.deals", 10_000, 90_000, Some(0))], vec![old, young])], vec![]);
+        let findings =
+            run(vec![db("postgresql", vec![table("public.deals", 10_000, 90_000, Some(0))], vec![old, young])], vec![]);
         let vacuum = &findings[0].actions[0];
-        assert!(vacuum.detail.contains("pid 4242 has had a transaction open for 2.0 h (idle in transaction)"), "{}", vacuum.detail);
+        assert!(
+            vacuum.detail.contains("pid 4242 has had a transaction open for 2.0 h (idle in transaction)"),
+            "{}",
+            vacuum.detail
+        );
         assert_eq!(vacuum.confidence, 0.4);
     }
 
