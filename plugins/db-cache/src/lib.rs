@@ -285,10 +285,8 @@ fn raise_buffer_pool(db: &Database, limits: &Limits, impact: f64) -> Option<Acti
     };
     // Whole chunks; the epsilon keeps float noise from adding one.
     let mut target = (wanted / POOL_CHUNK - 1e-9).ceil() * POOL_CHUNK;
-    if let Some(cap) = cap {
-        if target > cap {
-            target = (cap / POOL_CHUNK).floor() * POOL_CHUNK;
-        }
+    if let Some(cap) = cap.filter(|cap| target > *cap) {
+        target = (cap / POOL_CHUNK).floor() * POOL_CHUNK;
     }
     if target <= current {
         return None;
