@@ -21,12 +21,25 @@ fn run_audits_this_machine_and_prints_a_ranked_report() {
     let report = json(&out);
     assert_eq!(report["snapshot_meta"]["sources"][0], "system");
     let plugins = report["plugins"].as_array().unwrap();
-    assert_eq!(plugins.len(), 9);
+    assert_eq!(plugins.len(), 15);
     for p in plugins {
-        // Without --probe or --access-log there are no endpoints to check.
-        let endpoint_rule =
-            ["errors", "hotspots", "latency", "saturation", "upstream"].contains(&p["name"].as_str().unwrap());
-        assert_eq!(p["status"], if endpoint_rule { "skipped" } else { "ok" }, "{p}");
+        // Without --probe or --access-log there are no endpoints to check, and
+        // without --postgres or --mysql no databases or queries.
+        let skipped = [
+            "errors",
+            "hotspots",
+            "latency",
+            "saturation",
+            "upstream",
+            "db-cache",
+            "db-connections",
+            "long-transactions",
+            "missing-index",
+            "slow-queries",
+            "vacuum",
+        ]
+        .contains(&p["name"].as_str().unwrap());
+        assert_eq!(p["status"], if skipped { "skipped" } else { "ok" }, "{p}");
     }
     let scores: Vec<f64> =
         report["findings"].as_array().unwrap().iter().map(|f| f["score"].as_f64().unwrap()).collect();
@@ -34,7 +47,7 @@ fn run_audits_this_machine_and_prints_a_ranked_report() {
 
     let table = output(perfsage(cache.path()).args(["run", "--window", "200ms"]));
     assert_eq!(table.status.code(), Some(0));
-    assert!(stdout(&table).contains("Plugins: 4 of 9 ran."));
+    assert!(stdout(&table).contains("Plugins: 4 of 15 ran."));
 }
 
 #[test]
@@ -238,7 +251,7 @@ fn the_compile_cache_is_written_once_and_reused() {
         found
     };
     let after_first = entries(cache.path());
-    assert_eq!(after_first.len(), 9, "one artifact per built-in plugin: {after_first:?}");
+    assert_eq!(after_first.len(), 15, "one artifact per built-in plugin: {after_first:?}");
     assert!(after_first.iter().all(|(p, _)| p.extension().unwrap() == "cwasm"), "no temp files left behind");
 
     let second = output(perfsage(cache.path()).arg("-v").arg("check").arg(&idle));

@@ -63,6 +63,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("src/lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
     ("src/builders.rs", include_str!("../../plugins/sdk/src/builders.rs")),
     ("src/config.rs", include_str!("../../plugins/sdk/src/config.rs")),
+    ("src/databases.rs", include_str!("../../plugins/sdk/src/databases.rs")),
     ("src/endpoints.rs", include_str!("../../plugins/sdk/src/endpoints.rs")),
     ("src/metrics.rs", include_str!("../../plugins/sdk/src/metrics.rs")),
     ("src/severity.rs", include_str!("../../plugins/sdk/src/severity.rs")),

@@ -30,6 +30,7 @@
 
 pub mod builders;
 pub mod config;
+pub mod databases;
 pub mod endpoints;
 pub mod metrics;
 pub mod severity;
