@@ -26,6 +26,8 @@ pub const BUILTIN_HOOK_SCRIPTS: &[(&str, &str)] = &[
     ("hooks/clean-old-files.sh", include_str!("../../../rules/hooks/clean-old-files.sh")),
     ("hooks/renice-process.sh", include_str!("../../../rules/hooks/renice-process.sh")),
     ("hooks/set-config-key.sh", include_str!("../../../rules/hooks/set-config-key.sh")),
+    ("hooks/set-workers.sh", include_str!("../../../rules/hooks/set-workers.sh")),
+    ("hooks/nginx-upstream-keepalive.sh", include_str!("../../../rules/hooks/nginx-upstream-keepalive.sh")),
 ];
 
 /// Environment variables perfsage sets itself; a binding's `env` may not override them.
