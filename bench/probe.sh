@@ -5,11 +5,12 @@
 #
 #   bench/probe.sh                 # 64 connections, 10 s each
 #   CONNECTIONS=16 DURATION=5 bench/probe.sh
+#   PERFSAGE=/path/to/perfsage bench/probe.sh   # another build (default: the release one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 connections=${CONNECTIONS:-64}
 duration=${DURATION:-10}
-perfsage=$PWD/target/release/perfsage
+perfsage=${PERFSAGE:-${CARGO_TARGET_DIR:-$PWD/target}/release/perfsage}
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$dir/static"
@@ -40,7 +41,7 @@ wrk_p99=$(awk '$1 == "99%" {print $2}' <<<"$wrk_out")
 ps_json=$("$perfsage" probe "$url" -c "$connections" -d "${duration}s" --threads 2 --format json)
 ps_rps=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["throughput_rps"])' <<<"$ps_json")
 ps_p99=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["latency"]["p99_ms"])' <<<"$ps_json")
-echo "connections=$connections duration=${duration}s url=$url"
+echo "connections=$connections duration=${duration}s url=$url load: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-9s %12s %10s\n' tool requests/s p99
 printf '%-9s %12s %10s\n' wrk "$wrk_rps" "$wrk_p99"
 printf '%-9s %12s %10s\n' perfsage "$ps_rps" "${ps_p99}ms"
