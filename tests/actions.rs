@@ -605,9 +605,9 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
         for hook in ["sysctl-set", "clean-old-files", "renice-process", "set-config-key", "set-workers"] {
             let params: Vec<(&str, &str)> =
                 ["key", "value", "dir", "older_than_days", "pid", "nice", "file", "service", "workers"]
-                .iter()
-                .map(|k| (*k, value.as_str()))
-                .collect();
+                    .iter()
+                    .map(|k| (*k, value.as_str()))
+                    .collect();
             world.propose(hook, &params);
         }
     }
@@ -1156,8 +1156,11 @@ http {{
     // Rollback (as perfsage runs it when verification fails): the old file, reloaded.
     let state = world.path("hook-state");
     std::fs::create_dir_all(&state).unwrap();
-    let direct: Vec<(&str, &str)> =
-        env.iter().copied().chain([("PERFSAGE_STATE_DIR", state.to_str().unwrap()), ("PERFSAGE_PARAM_ROUTE", "GET /api")]).collect();
+    let direct: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("PERFSAGE_STATE_DIR", state.to_str().unwrap()), ("PERFSAGE_PARAM_ROUTE", "GET /api")])
+        .collect();
     std::fs::write(&conf, &original).unwrap();
     assert!(run_hook("nginx-upstream-keepalive.sh", "apply", false, &direct).status.success());
     assert!(run_hook("nginx-upstream-keepalive.sh", "verify", false, &direct).status.success());
@@ -1168,7 +1171,8 @@ http {{
 
     // A change nginx rejects is undone: here the main config it checks is broken.
     let broken = world.path("broken.conf");
-    std::fs::write(&broken, original.replace("worker_processes 1;", "worker_processes 1;\nbogus_directive on;")).unwrap();
+    std::fs::write(&broken, original.replace("worker_processes 1;", "worker_processes 1;\nbogus_directive on;"))
+        .unwrap();
     let with_broken: Vec<(&str, &str)> =
         direct.iter().copied().chain([("PERFSAGE_NGINX_CONF", broken.to_str().unwrap())]).collect();
     let rejected = run_hook("nginx-upstream-keepalive.sh", "apply", false, &with_broken);
@@ -1181,8 +1185,19 @@ http {{
     for (text, reason) in [
         (original.replace("http {\n", "http {\n    proxy_set_header Host $host;\n"), "inherits those of \"http\""),
         (original.replace("upstream app {", "upstream other {"), "no upstream app block"),
-        (original.replace("proxy_pass http://app;", "proxy_pass http://appx;").replace("proxy_pass http://app/other/;", "return 204;"), "no location proxies to http://app"),
-        (original.replace("location /api/ {\n            proxy_pass http://app;\n        }", "location /api/ { proxy_pass http://app; }"), "on one line"),
+        (
+            original
+                .replace("proxy_pass http://app;", "proxy_pass http://appx;")
+                .replace("proxy_pass http://app/other/;", "return 204;"),
+            "no location proxies to http://app",
+        ),
+        (
+            original.replace(
+                "location /api/ {\n            proxy_pass http://app;\n        }",
+                "location /api/ { proxy_pass http://app; }",
+            ),
+            "on one line",
+        ),
     ] {
         std::fs::write(&conf, &text).unwrap();
         let refused = run_hook("nginx-upstream-keepalive.sh", "apply", false, &direct);
