@@ -7,6 +7,7 @@
 #   bench/logs.sh            # both logs
 #   LINES="1000000" bench/logs.sh
 #   PERFSAGE=/path/to/perfsage bench/logs.sh   # another build (default: the release one)
+#   BUILD=0 bench/logs.sh                      # no cargo build: the binaries as they are
 #
 # goaccess reads standard input as well as the file whenever standard input
 # is not a terminal, and waits for it to end: run from a pipe that stays open
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release -q -p perfsage --example gen_access_log
+[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p perfsage --example gen_access_log
 perfsage=${PERFSAGE:-$target/release/perfsage}
 bench=$target/bench
 mkdir -p "$bench"
@@ -41,10 +42,10 @@ for lines in ${LINES:-1000000 5000000}; do
         --date-format='%d/%b/%Y' --time-format='%T' -o "$bench/goaccess.json")
     for row in "cat $cat_s $cat_rss" "perfsage $ps_s $ps_rss" "goaccess $ga_s $ga_rss"; do
         read -r tool s rss <<<"$row"
-        awk -v log="${lines}" -v tool="$tool" -v s="$s" -v rss="$rss" -v bytes="$bytes" -v lines="$lines" \
+        awk -v logname="${lines}" -v tool="$tool" -v s="$s" -v rss="$rss" -v bytes="$bytes" -v lines="$lines" \
             -v cat_s="$cat_s" -v ga_s="$ga_s" 'BEGIN {
                 s = (s < 0.01 ? 0.01 : s)
-                printf "%-9s %-9s %8.2f %9.0f %12.0f %9.1f %9.2f %12.1f\n", log, tool, s, bytes / 1e6 / s,
+                printf "%-9s %-9s %8.2f %9.0f %12.0f %9.1f %9.2f %12.1f\n", logname, tool, s, bytes / 1e6 / s,
                     lines / s, rss / 1024, (cat_s < 0.01 ? 0.01 : cat_s) / s, ga_s / s }'
     done
 done

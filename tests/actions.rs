@@ -1140,7 +1140,7 @@ http {{
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), original, "a plan changes nothing");
 
     // Apply: edited, `nginx -t`, reloaded, verified; nginx now reuses the upstream connection.
-    let out = output(world.offline("apply").args(["--yes"]));
+    let out = output(world.offline("apply").args(["--action", "proposer.step-0", "--yes"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let edited = std::fs::read_to_string(&conf).unwrap();
     assert!(edited.contains("        server 127.0.0.1:"), "{edited}");

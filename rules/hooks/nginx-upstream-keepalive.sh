@@ -93,13 +93,14 @@ rewrite() {
             name = ENVIRON["UPSTREAM"]; keepalive = ENVIRON["KEEPALIVE"]
             pattern = name; gsub(/\./, "[.]", pattern)
             target = "^proxy_pass[ \t]+https?://" pattern "([/;]|$)"
+            anywhere = "(^|[{; \t])proxy_pass[ \t]+https?://" pattern "([/;]|$)"
             depth = 0; blocks = 0; up = 0
         }
         # First pass: the blocks, what each one holds, and where.
         FNR == NR {
             c = trim(code($0)); opens = count(c, "{"); closes = count(c, "}")
             if (opens + closes > 1) {
-                if (opens == closes && c ~ target) refuse("line " FNR ": a location proxying to " name " on one line; put its directives on their own lines")
+                if (opens == closes && c ~ anywhere) refuse("line " FNR ": a location proxying to " name " on one line; put its directives on their own lines")
                 if (opens == closes) next
                 refuse("line " FNR ": more than one brace; write one block per line")
             }
