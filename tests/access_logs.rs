@@ -216,5 +216,5 @@ fn run_with_access_log_checks_routes_and_reports_an_unreadable_log() {
     );
     assert_eq!(missing.status.code(), Some(3), "a source failed; the rest still ran");
     assert!(json(&missing)["findings"].is_array());
-    assert!(stderr(&missing).contains("a source failed: cannot read access log"));
+    assert!(stderr(&missing).contains("a source failed, the run goes on without it: cannot read access log"));
 }

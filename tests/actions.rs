@@ -581,16 +581,19 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
     std::fs::write(sysroot.join("vm/swappiness"), "60\n").unwrap();
     let sys_root = sysroot.display().to_string();
     let allowed = x.display().to_string();
+    let precious = x.join("precious").display().to_string();
     for (name, script) in [
         ("sysctl-set", "sysctl-set.sh"),
         ("clean-old-files", "clean-old-files.sh"),
         ("renice-process", "renice-process.sh"),
         ("set-config-key", "set-config-key.sh"),
+        ("set-workers", "set-workers.sh"),
     ] {
         let env = env_table(&[
             ("PERFSAGE_SYSCTL_ROOT", &sys_root),
             ("PERFSAGE_ALLOWED_ROOTS", &allowed),
             ("PERFSAGE_ALLOWED_FILES", &allowed),
+            ("PERFSAGE_WORKERS_FILE", &precious),
         ]);
         world.bind(name, &[&builtin_hook(script)], 5000, table(&[("dry_run", true.into()), ("env", env)]));
     }
@@ -599,11 +602,12 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
         world.propose("record", &[("value", value), ("index", &index.to_string())]);
     }
     for value in &values {
-        for hook in ["sysctl-set", "clean-old-files", "renice-process", "set-config-key"] {
-            let params: Vec<(&str, &str)> = ["key", "value", "dir", "older_than_days", "pid", "nice", "file"]
-                .iter()
-                .map(|k| (*k, value.as_str()))
-                .collect();
+        for hook in ["sysctl-set", "clean-old-files", "renice-process", "set-config-key", "set-workers"] {
+            let params: Vec<(&str, &str)> =
+                ["key", "value", "dir", "older_than_days", "pid", "nice", "file", "service", "workers"]
+                    .iter()
+                    .map(|k| (*k, value.as_str()))
+                    .collect();
             world.propose(hook, &params);
         }
     }
@@ -636,7 +640,7 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
     let journal = world.journal();
     let refused =
         journal.iter().filter(|r| r["event"] == "finished" && r["hook"] != "record").filter(|r| r["code"] == 2).count();
-    assert_eq!(refused, values.len() * 4, "every built-in hook refused every hostile value");
+    assert_eq!(refused, values.len() * 5, "every built-in hook refused every hostile value");
     assert!(journal.iter().all(|r| r["hook"] != "record" || r["event"] != "finished" || r["code"] == 0));
 }
 
@@ -782,6 +786,8 @@ fn the_default_pack_binds_every_hook_the_builtin_plugins_name() {
         ("rules/snapshots/memory-swap-parked.json", "sysctl-set"),
         ("rules/snapshots/network-errors.json", "sysctl-set"),
         ("rules/snapshots/cpu-saturated.json", "renice-process"),
+        ("rules/snapshots/endpoints-crm.json", "set-workers"),
+        ("rules/snapshots/endpoints-crm.json", "nginx-upstream-keepalive"),
     ] {
         let out = output(
             perfsage(cache.path())
@@ -927,4 +933,276 @@ fn on_a_terminal_apply_asks_and_runs_only_after_yes() {
     let accepted = on_a_terminal(world.offline("apply").args(["--top", "1"]), "y\n");
     assert_eq!(accepted.status.code(), Some(0));
     assert!(marker.exists());
+}
+
+#[test]
+fn set_workers_edits_the_packs_file_within_its_cap_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = dir.path().join("www.conf");
+    let original = "[www]\npm = dynamic\npm.max_children = 5\npm.start_servers = 2\n";
+    std::fs::write(&pool, original).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let env = [
+        ("PERFSAGE_STATE_DIR", state.to_str().unwrap()),
+        ("PERFSAGE_WORKERS_FILE", pool.to_str().unwrap()),
+        ("PERFSAGE_WORKERS_MAX", "48"),
+        ("PERFSAGE_WORKERS_SERVICE", "web"),
+        ("PERFSAGE_PARAM_SERVICE", "web"),
+        ("PERFSAGE_PARAM_WORKERS", "12"),
+    ];
+    let dry = run_hook("set-workers.sh", "apply", true, &env);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let diff = stdout(&dry);
+    assert!(diff.contains("-pm.max_children = 5") && diff.contains("+pm.max_children = 12"), "{diff}");
+    assert_eq!(std::fs::read_to_string(&pool).unwrap(), original, "a dry run changes nothing");
+    assert_eq!(run_hook("set-workers.sh", "verify", false, &env).status.code(), Some(2), "not yet set");
+    assert!(run_hook("set-workers.sh", "apply", false, &env).status.success());
+    assert_eq!(
+        std::fs::read_to_string(&pool).unwrap(),
+        "[www]\npm = dynamic\npm.max_children = 12\npm.start_servers = 2\n"
+    );
+    assert!(run_hook("set-workers.sh", "verify", false, &env).status.success());
+    assert!(run_hook("set-workers.sh", "rollback", false, &env).status.success());
+    assert_eq!(std::fs::read_to_string(&pool).unwrap(), original);
+
+    // Refused, file untouched: over the cap, another service, not a number, no file in the pack.
+    let with = |key: &'static str, value: &'static str| {
+        let mut changed: Vec<(&str, &str)> = env.iter().copied().filter(|(k, _)| *k != key).collect();
+        changed.push((key, value));
+        changed
+    };
+    for (env, reason) in [
+        (with("PERFSAGE_PARAM_WORKERS", "49"), "over the cap of 48"),
+        (with("PERFSAGE_PARAM_WORKERS", "99999999999999999999"), "over the cap of 48"),
+        (with("PERFSAGE_PARAM_SERVICE", "api"), "set up for service 'web'"),
+        (with("PERFSAGE_PARAM_WORKERS", "12; touch y"), "a positive whole number"),
+        (with("PERFSAGE_PARAM_WORKERS", "12.5"), "a positive whole number"),
+        (with("PERFSAGE_WORKERS_FILE", ""), "no workers file configured"),
+    ] {
+        let refused = run_hook("set-workers.sh", "apply", false, &env);
+        assert_eq!(refused.status.code(), Some(2), "{env:?}");
+        assert!(stderr(&refused).contains(reason), "{}", stderr(&refused));
+        assert_eq!(std::fs::read_to_string(&pool).unwrap(), original);
+    }
+    assert!(!dir.path().join("y").exists());
+}
+
+/// A keep-alive HTTP backend on 127.0.0.1 that counts the connections it accepts (bounded: 500).
+fn counting_backend() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(500) {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n").is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+/// One `GET path` to nginx on its own connection; the status line.
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+/// nginx (master and one worker) on a config of its own; stopped with SIGTERM by PID when dropped.
+struct RunningNginx(Child);
+
+impl Drop for RunningNginx {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn nginx_upstream_keepalive_edits_checks_reloads_and_rolls_back_a_real_nginx() {
+    let mut world = World::new();
+    let root = world.dir.path().to_path_buf();
+    let (backend, accepted) = counting_backend();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = world.path("nginx.conf");
+    let original = format!(
+        r#"daemon off;
+worker_processes 1;
+error_log {root}/error.log;
+pid {root}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream app {{
+        server 127.0.0.1:{backend}; # the application
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = /health {{ return 200 "ok {{}}"; }}
+        location /api/ {{
+            proxy_pass http://app;
+        }}
+        location /other/ {{
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_pass http://app/other/;
+            proxy_http_version 1.0;
+        }}
+    }}
+}}
+"#,
+        root = root.display()
+    );
+    std::fs::write(&conf, &original).unwrap();
+    let nginx = Command::new("nginx")
+        .arg("-p")
+        .arg(&root)
+        .arg("-e")
+        .arg(root.join("error.log"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("nginx is installed (.ci/run installs it)");
+    let _nginx = RunningNginx(nginx);
+    eventually("nginx listens", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    // One upstream connection per request over 4 requests, or (kept alive) at most one.
+    let connections_for_four = || {
+        let before = accepted.load(std::sync::atomic::Ordering::SeqCst);
+        for path in ["/api/a", "/other/b", "/api/c", "/other/d"] {
+            assert_eq!(get(port, path), "HTTP/1.1 200 OK");
+        }
+        accepted.load(std::sync::atomic::Ordering::SeqCst) - before
+    };
+    assert_eq!(connections_for_four(), 4, "without keepalive nginx opens one upstream connection per request");
+
+    // Through a rule pack: plan shows the diff and changes nothing.
+    let file = conf.display().to_string();
+    let prefix = root.display().to_string();
+    let hook = builtin_hook("nginx-upstream-keepalive.sh");
+    let env = [
+        ("PERFSAGE_NGINX_FILE", file.as_str()),
+        ("PERFSAGE_NGINX_UPSTREAM", "app"),
+        ("PERFSAGE_NGINX_PREFIX", prefix.as_str()),
+        ("PERFSAGE_NGINX_RELOAD", "1"),
+    ];
+    let all = toml::Value::Array(vec![hook.clone().into()]);
+    world.bind(
+        "nginx-upstream-keepalive",
+        &[&hook],
+        30_000,
+        table(&[("dry_run", true.into()), ("verify", all.clone()), ("rollback", all), ("env", env_table(&env))]),
+    );
+    let route = "GET /api/:id $(touch y)";
+    world.propose("nginx-upstream-keepalive", &[("route", route)]);
+    let plan = output(world.offline("plan").args(["--format", "json"]));
+    assert_eq!(plan.status.code(), Some(0));
+    let step = json(&plan)["steps"][0].clone();
+    assert_eq!(step["kind"], "hook");
+    let diff = step["dry_run_output"]["stdout"].as_str().unwrap().to_string();
+    assert!(diff.contains(route), "the route is reported verbatim: {diff}");
+    for line in [
+        "+        keepalive 32;",
+        "+            proxy_http_version 1.1;",
+        "+            proxy_set_header Connection \"\";",
+        "-            proxy_http_version 1.0;",
+        "and reload nginx",
+    ] {
+        assert!(diff.contains(line), "{line:?} in {diff}");
+    }
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), original, "a plan changes nothing");
+
+    // Apply: edited, `nginx -t`, reloaded, verified; nginx now reuses the upstream connection.
+    let out = output(world.offline("apply").args(["--action", "proposer.step-0", "--yes"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let edited = std::fs::read_to_string(&conf).unwrap();
+    assert!(edited.contains("        server 127.0.0.1:"), "{edited}");
+    assert!(edited.contains("\n        keepalive 32;\n    }\n"), "{edited}");
+    assert!(edited.contains("proxy_pass http://app;\n            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n"), "{edited}");
+    assert!(edited.contains("proxy_set_header X-Real-IP $remote_addr;"), "{edited}");
+    let journal = world.journal();
+    assert!(events(&journal).contains(&"proposer.step-0 finished verify".to_string()), "{journal:?}");
+    assert!(journal.iter().any(|r| r["stdout"].as_str().is_some_and(|s| s.contains("reloaded nginx"))));
+    eventually("nginx keeps upstream connections open after the reload", || connections_for_four() <= 1);
+    assert!(!world.path("y").exists() && !std::path::Path::new("y").exists(), "the route never ran");
+
+    // Rollback (as perfsage runs it when verification fails): the old file, reloaded.
+    let state = world.path("hook-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let direct: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("PERFSAGE_STATE_DIR", state.to_str().unwrap()), ("PERFSAGE_PARAM_ROUTE", "GET /api")])
+        .collect();
+    std::fs::write(&conf, &original).unwrap();
+    assert!(run_hook("nginx-upstream-keepalive.sh", "apply", false, &direct).status.success());
+    assert!(run_hook("nginx-upstream-keepalive.sh", "verify", false, &direct).status.success());
+    let undo = run_hook("nginx-upstream-keepalive.sh", "rollback", false, &direct);
+    assert!(undo.status.success(), "{}", stderr(&undo));
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), original);
+    eventually("one upstream connection per request again", || connections_for_four() == 4);
+
+    // A change nginx rejects is undone: here the main config it checks is broken.
+    let broken = world.path("broken.conf");
+    std::fs::write(&broken, original.replace("worker_processes 1;", "worker_processes 1;\nbogus_directive on;"))
+        .unwrap();
+    let with_broken: Vec<(&str, &str)> =
+        direct.iter().copied().chain([("PERFSAGE_NGINX_CONF", broken.to_str().unwrap())]).collect();
+    let rejected = run_hook("nginx-upstream-keepalive.sh", "apply", false, &with_broken);
+    assert_eq!(rejected.status.code(), Some(2));
+    assert!(stderr(&rejected).contains("nginx rejected the change"), "{}", stderr(&rejected));
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), original, "restored");
+    assert!(std::fs::read_dir(&state).unwrap().next().is_none(), "no stale backup left");
+
+    // Edits that would not be exact are refused before anything changes.
+    for (text, reason) in [
+        (original.replace("http {\n", "http {\n    proxy_set_header Host $host;\n"), "inherits those of \"http\""),
+        (original.replace("upstream app {", "upstream other {"), "no upstream app block"),
+        (
+            original
+                .replace("proxy_pass http://app;", "proxy_pass http://appx;")
+                .replace("proxy_pass http://app/other/;", "return 204;"),
+            "no location proxies to http://app",
+        ),
+        (
+            original.replace(
+                "location /api/ {\n            proxy_pass http://app;\n        }",
+                "location /api/ { proxy_pass http://app; }",
+            ),
+            "on one line",
+        ),
+    ] {
+        std::fs::write(&conf, &text).unwrap();
+        let refused = run_hook("nginx-upstream-keepalive.sh", "apply", false, &direct);
+        assert_eq!(refused.status.code(), Some(2), "{reason}");
+        assert!(stderr(&refused).contains(reason), "{reason}: {}", stderr(&refused));
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), text, "{reason}: unchanged");
+    }
 }

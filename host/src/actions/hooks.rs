@@ -28,6 +28,8 @@ pub const BUILTIN_HOOK_SCRIPTS: &[(&str, &str)] = &[
     ("hooks/set-config-key.sh", include_str!("../../../rules/hooks/set-config-key.sh")),
     ("hooks/pg-create-index.sh", include_str!("../../../rules/hooks/pg-create-index.sh")),
     ("hooks/mysql-create-index.sh", include_str!("../../../rules/hooks/mysql-create-index.sh")),
+    ("hooks/set-workers.sh", include_str!("../../../rules/hooks/set-workers.sh")),
+    ("hooks/nginx-upstream-keepalive.sh", include_str!("../../../rules/hooks/nginx-upstream-keepalive.sh")),
 ];
 
 /// Environment variables perfsage sets itself; a binding's `env` may not override them.

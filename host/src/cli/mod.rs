@@ -147,7 +147,7 @@ struct ProbeArgs {
     /// Per-request timeout, connect included.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     timeout: Duration,
-    /// Worker threads [default: one per core].
+    /// Threads, each running its share of the connections [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
     #[arg(long, value_enum, default_value_t = DataFormat::Table)]

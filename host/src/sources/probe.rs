@@ -4,13 +4,24 @@
 //!
 //! # How load is made
 //!
-//! A tokio multi-thread runtime runs one task per connection. Each task owns
-//! one keep-alive HTTP/1.1 connection made with hyper's low-level
-//! `client::conn::http1` handshake (no pool, no locks between tasks) and
-//! sends its requests one after another. A connection the server closes
-//! (`Connection: close`, keep-alive limit) is reopened without counting an
-//! error; a connection whose request failed or timed out is dropped and
-//! reopened.
+//! Thread per core, like wrk: `threads` OS threads each run their own tokio
+//! *current-thread* runtime and own a fixed share of the connections
+//! (connection *i* lives on thread *i mod threads*). Nothing migrates between
+//! threads, so a connection's socket readiness, its HTTP state machine and its
+//! request loop are always woken and polled on the same thread, and the only
+//! state the threads share is a few atomics (the request budget, per-thread
+//! progress counters on their own cache lines). Each thread returns its own
+//! statistics when it ends; they are merged once at the end.
+//!
+//! One connection is one task. The task owns one keep-alive HTTP/1.1
+//! connection made with hyper's low-level `client::conn::http1` handshake (no
+//! pool, no locks) and drives hyper's connection future *itself*, polling it
+//! alongside whatever it is waiting for (see [`drive`]), instead of spawning
+//! it as a second task: sending a request, writing it to the socket, reading
+//! the answer and recording its latency take no cross-task wake-up. A
+//! connection the server closes (`Connection: close`, keep-alive limit) is
+//! reopened without counting an error; a connection whose request failed or
+//! timed out is dropped and reopened.
 //!
 //! - **Closed model** (default): each connection sends its next request as
 //!   soon as the previous answer is read, like wrk.
@@ -20,19 +31,29 @@
 //!   sent, so a stall that holds requests back shows up in the percentiles
 //!   instead of being hidden (coordinated omission, as wrk2 corrects it).
 //!
+//! The per-request timeout (connect included) costs no timer registration per
+//! request: each connection keeps one watchdog timer, and only when it fires
+//! is it compared with the current request's deadline (request start +
+//! timeout) and, if that is later, pushed to it. A request still times out at
+//! exactly its own deadline; the timer is re-armed about once per timeout
+//! period instead of once per request.
+//!
 //! The run stops at the duration or once the request budget is spent,
-//! whichever comes first. Latencies go into one HDR histogram per task
+//! whichever comes first. Latencies go into one HDR histogram per connection
 //! (microseconds, three significant digits), merged at the end.
 
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{CONNECTION, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -61,7 +82,7 @@ pub struct ProbeOptions {
     pub body: Bytes,
     /// Per request, connect included.
     pub timeout: Duration,
-    /// Runtime worker threads.
+    /// OS threads, each with its own single-threaded runtime and share of the connections.
     pub threads: usize,
 }
 
@@ -209,138 +230,248 @@ pub fn probe(
         return Err(ProbeError::BadSettings);
     }
     let targets = urls.iter().map(|u| Target::parse(u)).collect::<Result<Vec<_>, _>>()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.threads.max(1))
-        .enable_all()
-        .build()
-        .map_err(ProbeError::Runtime)?;
-    Ok(targets.into_iter().map(|t| runtime.block_on(probe_one(t, options, progress))).collect())
+    targets.into_iter().map(|t| probe_one(t, options, progress)).collect()
 }
 
-/// What every connection task of one run shares.
+/// A counter on its own cache line, so threads that bump their own do not contend.
+#[derive(Default)]
+#[repr(align(64))]
+struct PaddedCounter(AtomicU64);
+
+/// What every thread and connection of one run shares; read-only but for the atomics.
 struct Shared {
     target: Target,
     options: ProbeOptions,
-    headers: HeaderMap,
     start: Instant,
     deadline: Option<Instant>,
-    budget: AtomicU64,
-    finished: AtomicU64,
+    /// Requests left to send; `None`: no budget (duration only), nothing to count.
+    budget: Option<AtomicU64>,
+    /// Requests finished, per thread (for progress only).
+    finished: Vec<PaddedCounter>,
 }
 
 impl Shared {
     /// Take one request from the budget; false once it is spent.
     fn take(&self) -> bool {
-        self.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok()
+        self.budget
+            .as_ref()
+            .is_none_or(|b| b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok())
+    }
+
+    fn finished(&self) -> u64 {
+        self.finished.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+
+    /// A request with the run's method, path, headers and body. Built per
+    /// request (hyper takes requests by value); the header map is built
+    /// directly, at its final size, rather than cloned from a template.
+    fn request(&self) -> Request<Full<Bytes>> {
+        let options = &self.options;
+        let mut request = Request::new(Full::new(options.body.clone()));
+        *request.method_mut() = options.method.clone();
+        *request.uri_mut() = self.target.path.clone();
+        let headers = request.headers_mut();
+        headers.reserve(1 + options.headers.len());
+        headers.insert(HOST, self.target.host_header.clone());
+        for (name, value) in &options.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        request
     }
 }
 
 #[derive(Debug)]
-struct TaskStats {
+struct Stats {
     requests: u64,
     errors: ErrorCounts,
     latency: Histogram<u64>,
     total_us: u64,
 }
 
-async fn probe_one(target: Target, options: &ProbeOptions, progress: &dyn Fn(&str, u64, Duration)) -> ProbeResult {
-    let mut headers = HeaderMap::new();
-    headers.insert(HOST, target.host_header.clone());
-    for (name, value) in &options.headers {
-        headers.append(name.clone(), value.clone());
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            requests: 0,
+            errors: ErrorCounts::default(),
+            latency: Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds"),
+            total_us: 0,
+        }
     }
+
+    fn add(&mut self, other: &Stats) {
+        self.requests += other.requests;
+        self.errors.add(&other.errors);
+        self.latency.add(&other.latency).expect("same bounds");
+        self.total_us += other.total_us;
+    }
+}
+
+/// One URL: start the threads, report progress until they all end, merge what they measured.
+fn probe_one(
+    target: Target,
+    options: &ProbeOptions,
+    progress: &dyn Fn(&str, u64, Duration),
+) -> Result<ProbeResult, ProbeError> {
+    let threads = options.threads.clamp(1, options.connections);
     let start = Instant::now();
     let shared = Arc::new(Shared {
         target: target.clone(),
         options: options.clone(),
-        headers,
         start,
         deadline: options.duration.map(|d| start + d),
-        budget: AtomicU64::new(options.requests.unwrap_or(u64::MAX)),
-        finished: AtomicU64::new(0),
+        budget: options.requests.map(AtomicU64::new),
+        finished: (0..threads).map(|_| PaddedCounter::default()).collect(),
     });
-    let mut tasks: Vec<_> =
-        (0..options.connections).map(|index| tokio::spawn(connection(shared.clone(), index))).collect();
-    let mut ticker = tokio::time::interval(Duration::from_millis(100));
-    let mut stats = Vec::with_capacity(tasks.len());
-    for task in &mut tasks {
+    let mut total = Stats::new();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let (shared, done_tx) = (shared.clone(), done_tx.clone());
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProbeError::Runtime)?;
+            std::thread::Builder::new()
+                .name(format!("probe-{thread}"))
+                .spawn_scoped(scope, move || {
+                    let stats = runtime.block_on(run_thread(shared, thread, threads));
+                    let _ = done_tx.send(stats);
+                })
+                .map_err(ProbeError::Runtime)?;
+        }
+        drop(done_tx);
+        let tick = Duration::from_millis(100);
+        let mut next = std::time::Instant::now() + tick;
         loop {
-            tokio::select! {
-                done = &mut *task => {
-                    stats.push(done.expect("a probe connection task panicked"));
-                    break;
+            match done.recv_timeout(next.saturating_duration_since(std::time::Instant::now())) {
+                Ok(stats) => total.add(&stats),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    progress(&target.url, shared.finished(), start.elapsed());
+                    next = std::time::Instant::now() + tick;
                 }
-                _ = ticker.tick() => progress(&target.url, shared.finished.load(Ordering::Relaxed), start.elapsed()),
+                // Every thread has reported (a thread that panicked re-panics when the scope ends).
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-    }
-    let elapsed = start.elapsed();
-    let mut result = ProbeResult {
+        Ok::<_, ProbeError>(())
+    })?;
+    Ok(ProbeResult {
         url: target.url.clone(),
         service: target.host_header.to_str().unwrap_or_default().into(),
         route: format!("{} {}", options.method, target.path.path()),
-        requests: 0,
-        errors: ErrorCounts::default(),
-        elapsed,
-        latency: Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds"),
-        latency_total_us: 0,
-    };
-    for s in stats {
-        result.requests += s.requests;
-        result.errors.add(&s.errors);
-        result.latency.add(&s.latency).expect("same bounds");
-        result.latency_total_us += s.total_us;
+        requests: total.requests,
+        errors: total.errors,
+        elapsed: start.elapsed(),
+        latency: total.latency,
+        latency_total_us: total.total_us,
+    })
+}
+
+/// One thread's share of the connections (`thread`, `thread + threads`, ...), to the end of the run.
+async fn run_thread(shared: Arc<Shared>, thread: usize, threads: usize) -> Stats {
+    let tasks: Vec<_> = (thread..shared.options.connections)
+        .step_by(threads)
+        .map(|index| tokio::spawn(connection(shared.clone(), thread, index)))
+        .collect();
+    let mut stats = Stats::new();
+    for task in tasks {
+        stats.add(&task.await.expect("a probe connection task panicked"));
     }
-    result
+    stats
+}
+
+/// hyper's half of one HTTP/1.1 connection: reads and writes the socket.
+type Driver = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+
+/// One open connection: where requests go in, and the future that moves them over the socket.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    /// `None` once hyper has finished with the connection (closed by the server or broken).
+    driver: Option<Driver>,
+}
+
+/// Run `future` while driving the connection, in this task. hyper's
+/// connection future does the socket I/O for `future` (a request, its
+/// answer, its body); polling both here, the future, then the driver, then
+/// the future again, lets a request be written, and an answer be seen, in
+/// the same wake-up. A driver that ends (the server closed, an I/O error)
+/// is dropped, which fails any request still waiting on it.
+async fn drive<F: Future>(driver: &mut Option<Driver>, future: F) -> F::Output {
+    let mut future = pin!(future);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(output);
+        }
+        match driver.as_mut().map(|d| d.as_mut().poll(cx)) {
+            Some(Poll::Ready(_)) => *driver = None,
+            Some(Poll::Pending) | None => {}
+        }
+        future.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// One connection's loop: send, time, classify, until the deadline or the budget.
-async fn connection(shared: Arc<Shared>, index: usize) -> TaskStats {
+async fn connection(shared: Arc<Shared>, thread: usize, index: usize) -> Stats {
     let options = &shared.options;
-    let mut stats = TaskStats {
-        requests: 0,
-        errors: ErrorCounts::default(),
-        latency: Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds"),
-        total_us: 0,
-    };
+    let mut stats = Stats::new();
     // Open model: this connection's share of the schedule.
-    let interval = options.rate.map(|rate| Duration::from_secs_f64(options.connections as f64 / rate));
-    let offset = options.rate.map(|rate| Duration::from_secs_f64(index as f64 / rate));
-    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    let schedule = options.rate.map(|rate| {
+        (Duration::from_secs_f64(index as f64 / rate), Duration::from_secs_f64(options.connections as f64 / rate))
+    });
+    let mut conn: Option<Conn> = None;
+    let mut pace = pin!(tokio::time::sleep_until(shared.start));
+    let mut watchdog = pin!(tokio::time::sleep_until(shared.start + options.timeout));
     for i in 0u32.. {
-        let intended = match (interval, offset) {
-            (Some(interval), Some(offset)) => {
+        let intended = match schedule {
+            Some((offset, interval)) => {
                 let at = shared.start + offset + interval * i;
                 if shared.deadline.is_some_and(|d| at >= d) {
                     break;
                 }
-                tokio::time::sleep_until(at).await;
+                pace.as_mut().reset(at);
+                pace.as_mut().await;
                 at
             }
-            _ => Instant::now(),
+            None => Instant::now(),
         };
         if shared.deadline.is_some_and(|d| intended >= d) || !shared.take() {
             break;
         }
-        let outcome = tokio::time::timeout(options.timeout, exchange(&shared, &mut sender)).await;
-        stats.requests += 1;
-        shared.finished.fetch_add(1, Ordering::Relaxed);
-        match outcome {
-            Err(_) => {
-                stats.errors.timeout += 1;
-                sender = None;
+        // The request's own deadline counts from when it is really sent.
+        let deadline = Instant::now() + options.timeout;
+        let outcome = {
+            let mut exchange = pin!(exchange(&shared, &mut conn));
+            loop {
+                tokio::select! {
+                    biased;
+                    outcome = &mut exchange => break Some(outcome),
+                    () = watchdog.as_mut() => {
+                        if watchdog.deadline() >= deadline {
+                            break None;
+                        }
+                        // It was set for an earlier request: re-arm it for this one.
+                        watchdog.as_mut().reset(deadline);
+                    }
+                }
             }
-            Ok(Err(Failure::Connect)) => {
+        };
+        stats.requests += 1;
+        shared.finished[thread].0.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            None => {
+                stats.errors.timeout += 1;
+                conn = None;
+            }
+            Some(Err(Failure::Connect)) => {
                 stats.errors.connect += 1;
-                if interval.is_none() {
+                if schedule.is_none() {
                     tokio::time::sleep(RECONNECT_PAUSE).await;
                 }
             }
-            Ok(Err(Failure::Io)) => {
+            Some(Err(Failure::Io)) => {
                 stats.errors.io += 1;
-                sender = None;
+                conn = None;
             }
-            Ok(Ok(status)) => {
+            Some(Ok(status)) => {
                 let us = intended.elapsed().as_micros() as u64;
                 stats.latency.saturating_record(us);
                 stats.total_us += us;
@@ -361,44 +492,39 @@ enum Failure {
 }
 
 /// One request and its whole answer, on the task's connection (opened or reopened as needed).
-async fn exchange(shared: &Shared, sender: &mut Option<SendRequest<Full<Bytes>>>) -> Result<u16, Failure> {
-    if let Some(s) = sender.as_mut() {
+async fn exchange(shared: &Shared, slot: &mut Option<Conn>) -> Result<u16, Failure> {
+    if let Some(Conn { sender, driver }) = slot.as_mut() {
         // The server may have closed an idle or exhausted keep-alive connection: not an error.
-        if s.ready().await.is_err() {
-            *sender = None;
+        if drive(driver, sender.ready()).await.is_err() {
+            *slot = None;
         }
     }
-    if sender.is_none() {
-        *sender = Some(connect(&shared.target).await.map_err(|_| Failure::Connect)?);
+    if slot.is_none() {
+        *slot = Some(connect(&shared.target).await.map_err(|_| Failure::Connect)?);
     }
-    let s = sender.as_mut().expect("connected above");
-    let options = &shared.options;
-    let mut request = Request::new(Full::new(options.body.clone()));
-    *request.method_mut() = options.method.clone();
-    *request.uri_mut() = shared.target.path.clone();
-    *request.headers_mut() = shared.headers.clone();
-    let response = s.send_request(request).await.map_err(|_| Failure::Io)?;
-    let status = response.status().as_u16();
-    let close = response.headers().get(CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let mut body = response.into_body();
-    while let Some(frame) = body.frame().await {
-        frame.map_err(|_| Failure::Io)?;
-    }
+    let Conn { sender, driver } = slot.as_mut().expect("connected above");
+    let (status, close) = drive(driver, async {
+        let response = sender.send_request(shared.request()).await.map_err(|_| Failure::Io)?;
+        let status = response.status().as_u16();
+        let close = response.headers().get(CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            frame.map_err(|_| Failure::Io)?;
+        }
+        Ok::<_, Failure>((status, close))
+    })
+    .await?;
     if close {
-        *sender = None;
+        *slot = None;
     }
     Ok(status)
 }
 
-async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+async fn connect(target: &Target) -> Result<Conn, Box<dyn std::error::Error + Send + Sync>> {
     let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
     stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        // Ends when the connection closes; its errors surface on the sender.
-        let _ = connection.await;
-    });
-    Ok(sender)
+    let (sender, driver) = http1::handshake(TokioIo::new(stream)).await?;
+    Ok(Conn { sender, driver: Some(Box::pin(driver)) })
 }
 
 #[cfg(test)]
