@@ -7,14 +7,17 @@
 #
 #   bench/digest.sh                 # 200,000 queries
 #   QUERIES=1000000 bench/digest.sh
+#   PERFSAGE=/path/to/perfsage GENERATOR=/path/to/gen_slow_log BUILD=0 bench/digest.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 queries=${QUERIES:-200000}
-cargo build --release -q -p perfsage --bin perfsage --example gen_slow_log
-perfsage=target/release/perfsage
+target=${CARGO_TARGET_DIR:-$PWD/target}
+[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p perfsage --bin perfsage --example gen_slow_log
+perfsage=${PERFSAGE:-$target/release/perfsage}
+generator=${GENERATOR:-$target/release/examples/gen_slow_log}
 mkdir -p target/bench
 log=target/bench/slow-$queries.log
-[ -s "$log" ] || target/release/examples/gen_slow_log "$queries" >"$log"
+[ -s "$log" ] || "$generator" "$queries" >"$log"
 bytes=$(stat -c %s "$log")
 
 # Prints "seconds max_rss_kib" of one command (its output to $2's file).

@@ -10,8 +10,8 @@
 #   bench/mysqltuner.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p perfsage --bin perfsage
-perfsage=$PWD/target/release/perfsage
+[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p perfsage --bin perfsage
+perfsage=${PERFSAGE:-${CARGO_TARGET_DIR:-$PWD/target}/release/perfsage}
 db=perfsage_tuner_crm
 mkdir -p target/bench
 sql() { mysql -h 127.0.0.1 -uroot --batch --skip-column-names -e "$1"; }

@@ -16,106 +16,100 @@ static VALUES_LIST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\bvalues ?\((?:\?(?:, ?)?)+\)(?:, ?\((?:\?(?:, ?)?)+\))*").unwrap());
 
 /// The normalized text of `statement`.
+///
+/// One pass over the bytes (this runs once per log entry, so it is the
+/// digest's hot loop): only ASCII is folded; other bytes, which in UTF-8 are
+/// never ASCII, are copied as they are, so the result stays valid UTF-8.
 pub fn normalize(statement: &str) -> String {
-    let mut out = String::with_capacity(statement.len());
-    let mut chars = statement.trim().trim_end_matches(';').chars().peekable();
-    let mut space = false;
-    while let Some(c) = chars.next() {
-        let after_space = space;
-        let mut push = |out: &mut String, text: char| {
-            if space && !out.is_empty() {
-                out.push(' ');
-            }
-            space = false;
-            out.push(text);
-        };
+    let text = statement.trim().trim_end_matches(';').as_bytes();
+    let mut out = Fingerprint { bytes: Vec::with_capacity(text.len()), space: false };
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        let next = text.get(i + 1).copied();
         match c {
-            '\'' | '"' => {
-                skip_quoted(&mut chars, c);
-                push(&mut out, '?');
+            b'\'' | b'"' => {
+                i = skip_quoted(text, i + 1, c);
+                out.push(b'?');
             }
-            '`' => {
-                push(&mut out, '`');
-                for q in chars.by_ref() {
-                    out.push(q);
-                    if q == '`' {
-                        break;
-                    }
-                }
+            b'`' => {
+                out.push(b'`');
+                let end = memchr::memchr(b'`', &text[i + 1..]).map_or(text.len(), |at| i + 1 + at + 1);
+                out.bytes.extend_from_slice(&text[i + 1..end]);
+                i = end;
             }
-            '-' if chars.peek() == Some(&'-') => {
-                chars.by_ref().take_while(|&q| q != '\n').for_each(drop);
-                space = true;
+            b'-' if next == Some(b'-') => {
+                i = skip_line(text, i);
+                out.space = true;
             }
-            '#' => {
-                chars.by_ref().take_while(|&q| q != '\n').for_each(drop);
-                space = true;
+            b'#' => {
+                i = skip_line(text, i);
+                out.space = true;
             }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut previous = ' ';
-                for q in chars.by_ref() {
-                    if previous == '*' && q == '/' {
-                        break;
-                    }
-                    previous = q;
-                }
-                space = true;
+            b'/' if next == Some(b'*') => {
+                i = memchr::memmem::find(&text[i + 2..], b"*/").map_or(text.len(), |at| i + 2 + at + 2);
+                out.space = true;
             }
-            c if c.is_whitespace() => space = true,
+            c if c.is_ascii_whitespace() => {
+                out.space = true;
+                i += 1;
+            }
             c if c.is_ascii_digit()
-                && (after_space || !out.ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '$')) =>
+                && (out.space || !out.bytes.last().is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'$' || p >= 0x80)) =>
             {
                 // A number (integer, decimal, exponent, hex): one placeholder.
-                while chars.peek().is_some_and(|q| q.is_ascii_alphanumeric() || *q == '.') {
-                    chars.next();
+                i += 1;
+                while text.get(i).is_some_and(|q| q.is_ascii_alphanumeric() || *q == b'.') {
+                    i += 1;
                 }
-                push(&mut out, '?');
+                out.push(b'?');
             }
             c => {
-                for lower in c.to_lowercase() {
-                    push(&mut out, lower);
-                }
+                out.push(c.to_ascii_lowercase());
+                i += 1;
             }
         }
     }
-    let out = tidy_punctuation(&out);
-    let out = IN_LIST.replace_all(&out, "in (?+)");
-    VALUES_LIST.replace_all(&out, "values (?+)").into_owned()
+    let text = String::from_utf8(out.bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let text = if text.contains("in (?") { IN_LIST.replace_all(&text, "in (?+)").into_owned() } else { text };
+    if text.contains("values") { VALUES_LIST.replace_all(&text, "values (?+)").into_owned() } else { text }
 }
 
-/// `a ,b` and `( a )` spelled alike: no space before `,` `)`, one after `,`, none after `(`.
-fn tidy_punctuation(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ' ' && matches!(chars.peek(), Some(',' | ')')) {
-            continue;
-        }
-        out.push(c);
-        if c == ',' && chars.peek() != Some(&' ') {
-            out.push(' ');
-        }
-        if c == '(' && chars.peek() == Some(&' ') {
-            chars.next();
-        }
-    }
-    out
+/// The normalized bytes, with the spacing rules applied as they are pushed:
+/// one space between tokens, none before `,` or `)` nor after `(`, one after `,`.
+struct Fingerprint {
+    bytes: Vec<u8>,
+    /// Whitespace (or a comment) came since the last byte pushed.
+    space: bool,
 }
 
-/// Skip a quoted literal, with backslash escapes and doubled quotes.
-fn skip_quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, quote: char) {
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            chars.next();
-        } else if c == quote {
-            if chars.peek() == Some(&quote) {
-                chars.next();
-            } else {
-                return;
-            }
+impl Fingerprint {
+    fn push(&mut self, c: u8) {
+        let last = self.bytes.last().copied();
+        if self.space && last.is_some() && !matches!(c, b',' | b')') && last != Some(b'(') {
+            self.bytes.push(b' ');
+        }
+        self.bytes.push(c);
+        self.space = c == b',';
+    }
+}
+
+/// Past the end of the line `at` is in (a `--` or `#` comment).
+fn skip_line(text: &[u8], at: usize) -> usize {
+    memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |newline| at + newline + 1)
+}
+
+/// Past the end of a quoted literal starting at `at`, with backslash escapes and doubled quotes.
+fn skip_quoted(text: &[u8], mut at: usize, quote: u8) -> usize {
+    while at < text.len() {
+        match text[at] {
+            b'\\' => at += 2,
+            c if c == quote && text.get(at + 1) == Some(&quote) => at += 2,
+            c if c == quote => return at + 1,
+            _ => at += 1,
         }
     }
+    text.len()
 }
 
 /// A short stable id of a normalized text: the first 8 bytes of its SHA-256, in hex.
