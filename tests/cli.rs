@@ -13,6 +13,9 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// The plugins built into perfsage (`plugins/*`).
+const BUILT_INS: usize = 15;
+
 #[test]
 fn run_audits_this_machine_and_prints_a_ranked_report() {
     let cache = tempfile::tempdir().unwrap();
@@ -21,7 +24,7 @@ fn run_audits_this_machine_and_prints_a_ranked_report() {
     let report = json(&out);
     assert_eq!(report["snapshot_meta"]["sources"][0], "system");
     let plugins = report["plugins"].as_array().unwrap();
-    assert_eq!(plugins.len(), 15);
+    assert_eq!(plugins.len(), BUILT_INS);
     for p in plugins {
         // Without --probe or --access-log there are no endpoints to check, and
         // without --postgres or --mysql no databases or queries.
@@ -47,7 +50,7 @@ fn run_audits_this_machine_and_prints_a_ranked_report() {
 
     let table = output(perfsage(cache.path()).args(["run", "--window", "200ms"]));
     assert_eq!(table.status.code(), Some(0));
-    assert!(stdout(&table).contains("Plugins: 4 of 15 ran."));
+    assert!(stdout(&table).contains(&format!("Plugins: 4 of {BUILT_INS} ran.")));
 }
 
 #[test]
@@ -251,12 +254,12 @@ fn the_compile_cache_is_written_once_and_reused() {
         found
     };
     let after_first = entries(cache.path());
-    assert_eq!(after_first.len(), 15, "one artifact per built-in plugin: {after_first:?}");
+    assert_eq!(after_first.len(), BUILT_INS, "one artifact per built-in plugin: {after_first:?}");
     assert!(after_first.iter().all(|(p, _)| p.extension().unwrap() == "cwasm"), "no temp files left behind");
 
     let second = output(perfsage(cache.path()).arg("-v").arg("check").arg(&idle));
     assert!(!stderr(&second).contains("cache Miss"), "second run compiles nothing");
-    assert_eq!(stderr(&second).matches("cache Hit").count(), 9);
+    assert_eq!(stderr(&second).matches("cache Hit").count(), BUILT_INS);
     assert_eq!(entries(cache.path()), after_first, "artifacts untouched");
     assert_eq!(first.stdout, second.stdout);
 }
@@ -273,5 +276,5 @@ fn a_corrupt_cache_entry_is_recompiled() {
     }
     let out = output(perfsage(cache.path()).arg("-v").arg("check").arg(&idle));
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stderr(&out).matches("cache Miss").count(), 9);
+    assert_eq!(stderr(&out).matches("cache Miss").count(), BUILT_INS);
 }

@@ -55,7 +55,11 @@ pub fn normalize(statement: &str) -> String {
                 i += 1;
             }
             c if c.is_ascii_digit()
-                && (out.space || !out.bytes.last().is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'$' || p >= 0x80)) =>
+                && (out.space
+                    || !out
+                        .bytes
+                        .last()
+                        .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'$' || p >= 0x80)) =>
             {
                 // A number (integer, decimal, exponent, hex): one placeholder.
                 i += 1;
