@@ -194,7 +194,7 @@ fn fleet_over_a_live_node_exporter_agrees_with_its_metrics() {
     std::thread::sleep(Duration::from_millis(1500));
     let cache = tempfile::tempdir().unwrap();
     let snapshots = tempfile::tempdir().unwrap();
-    let output = output(
+    let output = support::output(
         perfsage(cache.path())
             .args(["fleet", "--prometheus", &prometheus.url(), "--selector", "job=\"node\"", "--window", "10s"])
             .args(["--at", &at.to_string(), "--format", "json", "--save-snapshots"])
@@ -242,7 +242,7 @@ fn run_scrape_host_and_scrape_read_a_live_node_exporter() {
     let cache = tempfile::tempdir().unwrap();
 
     // --scrape-host: the host sections are node_exporter's host, not this process's view.
-    let output = output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape-host", &url]));
+    let output = support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape-host", &url]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let snapshot = json(&output);
     let page = node_metrics(&node);
@@ -257,7 +257,7 @@ fn run_scrape_host_and_scrape_read_a_live_node_exporter() {
 
     // --scrape: endpoints only; node_exporter has no request histograms, so none.
     let output =
-        output(perfsage(cache.path()).args(["run", "--window", "500ms", "--scrape", &url, "--format", "json"]));
+        support::output(perfsage(cache.path()).args(["run", "--window", "500ms", "--scrape", &url, "--format", "json"]));
     assert!(matches!(output.status.code(), Some(0 | 1)), "{}", stderr(&output));
     let sources = json(&output)["snapshot_meta"]["sources"].clone();
     assert_eq!(sources, serde_json::json!(["system", format!("scrape:{url}")]));
@@ -320,7 +320,7 @@ fn run_scrape_turns_app_histograms_into_endpoints() {
     let port = serve_pages(vec![page("app-before.prom"), page("app-after.prom")]);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let cache = tempfile::tempdir().unwrap();
-    let output = output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape", &url]));
+    let output = support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape", &url]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let snapshot = json(&output);
     assert!(snapshot["meta"]["sources"].as_array().unwrap().contains(&format!("scrape:{url}").into()));
@@ -370,7 +370,7 @@ fn run_scrape_turns_app_histograms_into_endpoints() {
     //   GET /api/contacts/:id cumulative: 500 650 740 791 809 812 812
     //     p95: rank 771.4 in (0.25, 0.5]: 0.25 + 0.25 × 31.4/51 = 403.922 ms
     let path = fixture("scrape/app-after.prom");
-    let output = output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "200ms", "--scrape"]).arg(&path));
+    let output = support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "200ms", "--scrape"]).arg(&path));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let endpoints = json(&output)["endpoints"].clone();
     let contacts = endpoints.as_array().unwrap().iter().find(|e| e["route"] == "GET /api/contacts/:id").unwrap();
@@ -406,7 +406,7 @@ fn a_backfilled_fleet_names_its_bottlenecks() {
 
     let cache = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let output = output(
+    let output = support::output(
         perfsage(cache.path())
             .args(["fleet", "--prometheus", &prometheus.url(), "--selector", "{job=\"node\"}", "--window", "5m"])
             .args(["--at", &end.to_string(), "--concurrency", "4", "--format", "json", "--fail-on", "high"]),
@@ -467,7 +467,7 @@ fn unreachable_servers_are_clear_errors() {
     let cache = tempfile::tempdir().unwrap();
     let closed = free_port();
 
-    let output = output(perfsage(cache.path()).args(["fleet", "--prometheus", &format!("http://127.0.0.1:{closed}")]));
+    let output = support::output(perfsage(cache.path()).args(["fleet", "--prometheus", &format!("http://127.0.0.1:{closed}")]));
     assert_eq!(output.status.code(), Some(3), "a source that answered nothing: exit 3");
     let message = stderr(&output);
     assert!(message.contains("perfsage: error: the fleet could not be read"), "{message}");
@@ -475,13 +475,13 @@ fn unreachable_servers_are_clear_errors() {
     assert!(message.contains(&format!("cannot connect to 127.0.0.1:{closed}")), "{message}");
     assert!(message.contains("Connection refused"), "{message}");
 
-    let output = output(perfsage(cache.path()).args(["fleet", "--prometheus", "https://prometheus.example:9090"]));
+    let output = support::output(perfsage(cache.path()).args(["fleet", "--prometheus", "https://prometheus.example:9090"]));
     assert_eq!(output.status.code(), Some(2), "an https URL is a usage error");
     assert!(stderr(&output).contains("https is not supported"), "{}", stderr(&output));
 
     // A scrape target that cannot be reached is a failed source: the rest is still checked.
     let url = format!("http://127.0.0.1:{closed}/metrics");
-    let output = output(perfsage(cache.path()).args(["run", "--window", "200ms", "--scrape", &url, "--format", "json"]));
+    let output = support::output(perfsage(cache.path()).args(["run", "--window", "200ms", "--scrape", &url, "--format", "json"]));
     assert_eq!(output.status.code(), Some(3));
     assert!(stderr(&output).contains(&format!("scrape {url}: cannot connect to 127.0.0.1:{closed}")), "{}", stderr(&output));
     assert!(json(&output)["snapshot_meta"]["sources"] == serde_json::json!(["system"]));
@@ -489,7 +489,7 @@ fn unreachable_servers_are_clear_errors() {
     // An exposition that does not parse names the line.
     let bad = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bad.path(), "ok 1\nbroken{le=\"1\" 2\n").unwrap();
-    let output = output(perfsage(cache.path()).args(["run", "--window", "200ms", "--format", "json", "--scrape"]).arg(bad.path()));
+    let output = support::output(perfsage(cache.path()).args(["run", "--window", "200ms", "--format", "json", "--scrape"]).arg(bad.path()));
     assert_eq!(output.status.code(), Some(3));
     assert!(stderr(&output).contains("not a valid Prometheus text exposition: line 2: expected `,` or `}` after label `le`"), "{}", stderr(&output));
 }
