@@ -101,7 +101,9 @@ fn malformed_input_is_refused_with_its_line() {
     for case in cases.case {
         let input = match (&case.input, &case.input_hex) {
             (Some(text), None) => text.clone().into_bytes(),
-            (None, Some(hex)) => (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect(),
+            (None, Some(hex)) => {
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+            }
             _ => panic!("{}: give input or input_hex", case.name),
         };
         let format = if case.format == "openmetrics" { Format::OpenMetrics } else { Format::Text };
@@ -133,16 +135,33 @@ struct GenFamily {
     name: String,
     kind: MetricType,
     help: Option<String>,
-    samples: Vec<(String, Vec<(String, String)>, f64, Option<i64>)>,
+    samples: Vec<GenSample>,
 }
+
+/// Full name (filled in when rendered), labels, value, timestamp.
+type GenSample = (String, Vec<(String, String)>, f64, Option<i64>);
 
 fn metric_name() -> impl Strategy<Value = String> {
     "[a-zA-Z_:][a-zA-Z0-9_:]{0,12}".prop_map(|s| format!("m_{s}"))
 }
 
 fn label_value() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop_oneof![Just('"'), Just('\\'), Just('\n'), Just('é'), Just(' '), Just('{'), Just('}'), Just(','), Just('#'), prop::char::range('a', 'z')], 0..12)
-        .prop_map(|chars| chars.into_iter().collect())
+    prop::collection::vec(
+        prop_oneof![
+            Just('"'),
+            Just('\\'),
+            Just('\n'),
+            Just('é'),
+            Just(' '),
+            Just('{'),
+            Just('}'),
+            Just(','),
+            Just('#'),
+            prop::char::range('a', 'z')
+        ],
+        0..12,
+    )
+    .prop_map(|chars| chars.into_iter().collect())
 }
 
 fn sample_value() -> impl Strategy<Value = f64> {

@@ -207,7 +207,8 @@ fn fleet_over_a_live_node_exporter_agrees_with_its_metrics() {
     assert_eq!(instances[0]["instance"], target.as_str());
     assert_eq!(instances[0]["status"], "ok", "{}", instances[0]);
 
-    let name: String = target.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let name: String =
+        target.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     let snapshot: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(snapshots.path().join(format!("{name}.json"))).unwrap()).unwrap();
     let cores: BTreeSet<&str> = after.samples("node_cpu_seconds_total").filter_map(|s| s.label("cpu")).collect();
@@ -230,7 +231,10 @@ fn fleet_over_a_live_node_exporter_agrees_with_its_metrics() {
     let fleet = snapshot["cpu"]["utilization_pct"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&fleet));
     assert!((fleet - ours).abs() <= 20.0, "fleet says {fleet:.1}% busy, node_exporter's counters {ours:.1}%");
-    assert_eq!(snapshot["meta"]["hostname"], after.samples("node_uname_info").next().unwrap().label("nodename").unwrap());
+    assert_eq!(
+        snapshot["meta"]["hostname"],
+        after.samples("node_uname_info").next().unwrap().label("nodename").unwrap()
+    );
     assert!(snapshot["disks"].as_array().is_some_and(|d| !d.is_empty()));
     assert!(snapshot["network"]["interfaces"].as_array().is_some_and(|i| !i.is_empty()));
 }
@@ -242,12 +246,16 @@ fn run_scrape_host_and_scrape_read_a_live_node_exporter() {
     let cache = tempfile::tempdir().unwrap();
 
     // --scrape-host: the host sections are node_exporter's host, not this process's view.
-    let output = support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape-host", &url]));
+    let output =
+        support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape-host", &url]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let snapshot = json(&output);
     let page = node_metrics(&node);
     assert_eq!(snapshot["meta"]["sources"], serde_json::json!([format!("scrape-host:{url}")]));
-    assert_eq!(snapshot["meta"]["hostname"], page.samples("node_uname_info").next().unwrap().label("nodename").unwrap());
+    assert_eq!(
+        snapshot["meta"]["hostname"],
+        page.samples("node_uname_info").next().unwrap().label("nodename").unwrap()
+    );
     let cores: BTreeSet<&str> = page.samples("node_cpu_seconds_total").filter_map(|s| s.label("cpu")).collect();
     assert_eq!(snapshot["cpu"]["logical_cores"], cores.len());
     assert_eq!(snapshot["memory"]["total_bytes"].as_f64().unwrap(), value(&page, "node_memory_MemTotal_bytes"));
@@ -256,8 +264,9 @@ fn run_scrape_host_and_scrape_read_a_live_node_exporter() {
     assert!(snapshot["disks"].as_array().is_some_and(|d| !d.is_empty()));
 
     // --scrape: endpoints only; node_exporter has no request histograms, so none.
-    let output =
-        support::output(perfsage(cache.path()).args(["run", "--window", "500ms", "--scrape", &url, "--format", "json"]));
+    let output = support::output(
+        perfsage(cache.path()).args(["run", "--window", "500ms", "--scrape", &url, "--format", "json"]),
+    );
     assert!(matches!(output.status.code(), Some(0 | 1)), "{}", stderr(&output));
     let sources = json(&output)["snapshot_meta"]["sources"].clone();
     assert_eq!(sources, serde_json::json!(["system", format!("scrape:{url}")]));
@@ -320,7 +329,8 @@ fn run_scrape_turns_app_histograms_into_endpoints() {
     let port = serve_pages(vec![page("app-before.prom"), page("app-after.prom")]);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let cache = tempfile::tempdir().unwrap();
-    let output = support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape", &url]));
+    let output =
+        support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape", &url]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let snapshot = json(&output);
     assert!(snapshot["meta"]["sources"].as_array().unwrap().contains(&format!("scrape:{url}").into()));
@@ -370,7 +380,9 @@ fn run_scrape_turns_app_histograms_into_endpoints() {
     //   GET /api/contacts/:id cumulative: 500 650 740 791 809 812 812
     //     p95: rank 771.4 in (0.25, 0.5]: 0.25 + 0.25 × 31.4/51 = 403.922 ms
     let path = fixture("scrape/app-after.prom");
-    let output = support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "200ms", "--scrape"]).arg(&path));
+    let output = support::output(
+        perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "200ms", "--scrape"]).arg(&path),
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let endpoints = json(&output)["endpoints"].clone();
     let contacts = endpoints.as_array().unwrap().iter().find(|e| e["route"] == "GET /api/contacts/:id").unwrap();
@@ -424,7 +436,9 @@ fn a_backfilled_fleet_names_its_bottlenecks() {
             .unwrap()
             .iter()
             .find(|c| c["rule"] == rule)
-            .map(|c| c["instances"].as_array().unwrap().iter().map(|h| h["instance"].as_str().unwrap().to_string()).collect())
+            .map(|c| {
+                c["instances"].as_array().unwrap().iter().map(|h| h["instance"].as_str().unwrap().to_string()).collect()
+            })
             .unwrap_or_default()
     };
     let expected = |kind: fleet_gen::Bottleneck| -> BTreeSet<String> {
@@ -441,15 +455,21 @@ fn a_backfilled_fleet_names_its_bottlenecks() {
     }
     assert_eq!(report["classes"].as_array().unwrap().len(), 3, "{}", report["classes"]);
     // Ranked by worst severity, then by how many instances.
-    let worst: Vec<&str> = report["classes"].as_array().unwrap().iter().map(|c| c["worst_severity"].as_str().unwrap()).collect();
+    let worst: Vec<&str> =
+        report["classes"].as_array().unwrap().iter().map(|c| c["worst_severity"].as_str().unwrap()).collect();
     let rank = |s: &str| ["info", "low", "medium", "high", "critical"].iter().position(|w| *w == s).unwrap();
     assert!(worst.windows(2).all(|w| rank(w[0]) >= rank(w[1])), "{worst:?}");
 
     // The same fleet as a table names the classes too.
-    let table = output_quiet(
-        perfsage(cache.path())
-            .args(["fleet", "--prometheus", &prometheus.url(), "--window", "5m", "--at", &end.to_string()]),
-    );
+    let table = output_quiet(perfsage(cache.path()).args([
+        "fleet",
+        "--prometheus",
+        &prometheus.url(),
+        "--window",
+        "5m",
+        "--at",
+        &end.to_string(),
+    ]));
     let text = stdout(&table);
     assert!(text.contains("50 instances from") && text.contains("disk/space-used"), "{text}");
     assert!(text.contains("35 more instances: no findings"), "{text}");
@@ -467,7 +487,8 @@ fn unreachable_servers_are_clear_errors() {
     let cache = tempfile::tempdir().unwrap();
     let closed = free_port();
 
-    let output = support::output(perfsage(cache.path()).args(["fleet", "--prometheus", &format!("http://127.0.0.1:{closed}")]));
+    let output =
+        support::output(perfsage(cache.path()).args(["fleet", "--prometheus", &format!("http://127.0.0.1:{closed}")]));
     assert_eq!(output.status.code(), Some(3), "a source that answered nothing: exit 3");
     let message = stderr(&output);
     assert!(message.contains("perfsage: error: the fleet could not be read"), "{message}");
@@ -475,21 +496,35 @@ fn unreachable_servers_are_clear_errors() {
     assert!(message.contains(&format!("cannot connect to 127.0.0.1:{closed}")), "{message}");
     assert!(message.contains("Connection refused"), "{message}");
 
-    let output = support::output(perfsage(cache.path()).args(["fleet", "--prometheus", "https://prometheus.example:9090"]));
+    let output =
+        support::output(perfsage(cache.path()).args(["fleet", "--prometheus", "https://prometheus.example:9090"]));
     assert_eq!(output.status.code(), Some(2), "an https URL is a usage error");
     assert!(stderr(&output).contains("https is not supported"), "{}", stderr(&output));
 
     // A scrape target that cannot be reached is a failed source: the rest is still checked.
     let url = format!("http://127.0.0.1:{closed}/metrics");
-    let output = support::output(perfsage(cache.path()).args(["run", "--window", "200ms", "--scrape", &url, "--format", "json"]));
+    let output = support::output(
+        perfsage(cache.path()).args(["run", "--window", "200ms", "--scrape", &url, "--format", "json"]),
+    );
     assert_eq!(output.status.code(), Some(3));
-    assert!(stderr(&output).contains(&format!("scrape {url}: cannot connect to 127.0.0.1:{closed}")), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("scrape {url}: cannot connect to 127.0.0.1:{closed}")),
+        "{}",
+        stderr(&output)
+    );
     assert!(json(&output)["snapshot_meta"]["sources"] == serde_json::json!(["system"]));
 
     // An exposition that does not parse names the line.
     let bad = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bad.path(), "ok 1\nbroken{le=\"1\" 2\n").unwrap();
-    let output = support::output(perfsage(cache.path()).args(["run", "--window", "200ms", "--format", "json", "--scrape"]).arg(bad.path()));
+    let output = support::output(
+        perfsage(cache.path()).args(["run", "--window", "200ms", "--format", "json", "--scrape"]).arg(bad.path()),
+    );
     assert_eq!(output.status.code(), Some(3));
-    assert!(stderr(&output).contains("not a valid Prometheus text exposition: line 2: expected `,` or `}` after label `le`"), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("not a valid Prometheus text exposition: line 2: expected `,` or `}` after label `le`"),
+        "{}",
+        stderr(&output)
+    );
 }

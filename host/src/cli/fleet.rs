@@ -65,8 +65,10 @@ pub fn run(args: FleetArgs) -> Result<Exit, Failure> {
         return Err(Failure::usage(anyhow!("--window must be at least 1s (rates need two samples)")));
     }
     let at = args.at.as_deref().map(parse_time).transpose().map_err(Failure::usage)?;
-    let concurrency = args.concurrency.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |n| n as usize);
-    let options = FleetOptions { prometheus: args.prometheus.clone(), selector: args.selector.clone(), window, at, concurrency };
+    let concurrency =
+        args.concurrency.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), |n| n as usize);
+    let options =
+        FleetOptions { prometheus: args.prometheus.clone(), selector: args.selector.clone(), window, at, concurrency };
     // A bad URL is the user's to fix; check it before loading plugins.
     crate::sources::prometheus::http::HttpUrl::parse(&args.prometheus)
         .context("--prometheus")
@@ -100,9 +102,8 @@ pub fn run(args: FleetArgs) -> Result<Exit, Failure> {
         })
         .collect::<Vec<_>>();
     let threshold = args.output.fail_on.map(Severity::from);
-    let at_threshold = threshold.is_some_and(|t| {
-        outcomes.iter().any(|o| o.result.findings.iter().any(|f| f.severity.rank() >= t.rank()))
-    });
+    let at_threshold = threshold
+        .is_some_and(|t| outcomes.iter().any(|o| o.result.findings.iter().any(|f| f.severity.rank() >= t.rank())));
     let header = FleetHeader {
         prometheus: args.prometheus,
         selector: options.selector.trim().trim_start_matches('{').trim_end_matches('}').to_string(),
@@ -143,14 +144,24 @@ fn check_all(plugins: &Plugins, instances: &[fleet::InstanceSnapshot], concurren
             });
         }
     });
-    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|r| r.expect("every instance is checked")).collect()
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every instance is checked"))
+        .collect()
 }
 
 fn save_snapshots(dir: &std::path::Path, instances: &[fleet::InstanceSnapshot]) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).with_context(|| format!("--save-snapshots {}", dir.display())).map_err(Failure::usage)?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--save-snapshots {}", dir.display()))
+        .map_err(Failure::usage)?;
     for instance in instances {
-        let name: String =
-            instance.instance.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+        let name: String = instance
+            .instance
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .collect();
         crate::snapshot::save(&dir.join(format!("{name}.json")), &instance.snapshot).map_err(Failure::degraded)?;
     }
     Ok(())

@@ -4,13 +4,13 @@
 mod actions;
 mod audit;
 mod commands;
+mod digest;
+mod fleet;
 mod logs;
 mod plugin_new;
 mod plugin_pin;
 mod plugin_test;
 mod probe;
-mod digest;
-mod fleet;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -100,7 +100,7 @@ pub struct FleetHeader {
 
 impl FleetReport {
     pub fn new(header: FleetHeader, outcomes: Vec<InstanceOutcome>) -> FleetReport {
-        let mut classes: BTreeMap<String, (String, Word, Vec<(Severity, ClassHit)>)> = BTreeMap::new();
+        let mut classes: BTreeMap<String, ClassBuilder> = BTreeMap::new();
         let mut instances = Vec::new();
         for outcome in outcomes {
             let mut problems = outcome.problems;
@@ -123,7 +123,9 @@ impl FleetReport {
                 })
                 .collect();
             for f in &outcome.result.findings {
-                let entry = classes.entry(f.rule.clone()).or_insert_with(|| (f.plugin.clone(), f.category.as_str(), Vec::new()));
+                let entry = classes
+                    .entry(f.rule.clone())
+                    .or_insert_with(|| (f.plugin.clone(), f.category.as_str(), Vec::new()));
                 // One hit per instance and class: its most severe finding of that rule.
                 let hit = ClassHit {
                     instance: outcome.instance.clone(),
@@ -211,12 +213,13 @@ impl FleetReport {
 
     fn heading(&self) -> String {
         let selector = if self.selector.is_empty() { String::new() } else { format!(" {{{}}}", self.selector) };
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.evaluated_at_ms.max(0) as u64);
         format!(
-            "{} instances from {}{selector}, window {} s, at {} (unix ms), {} queries",
+            "{} instances from {}{selector}, window {}, at {}, {} queries",
             self.instances.len(),
             self.prometheus,
-            self.window_ms / 1000,
-            self.evaluated_at_ms,
+            humantime::format_duration(std::time::Duration::from_millis(self.window_ms)),
+            humantime::format_rfc3339_seconds(at),
             self.queries
         )
     }
@@ -247,7 +250,7 @@ impl FleetReport {
             builder.push_record(["Instance", "Status", "Worst", "Findings"]);
             for view in &noteworthy {
                 let mut lines: Vec<String> =
-                    view.findings.iter().map(|f| format!("{} {}: {}", f.severity, f.rule, f.target)).collect();
+                    view.findings.iter().map(|f| format!("{} {}: {}", f.severity, f.rule, f.title)).collect();
                 lines.extend(view.problems.iter().map(|p| format!("problem: {p}")));
                 builder.push_record([
                     view.instance.clone(),
@@ -317,6 +320,9 @@ impl FleetReport {
         out
     }
 }
+
+/// A class being gathered: plugin, category, and one hit per instance with its severity.
+type ClassBuilder = (String, Word, Vec<(Severity, ClassHit)>);
 
 /// The first `shown` instance names, and how many more.
 fn affected(hits: &[ClassHit], shown: usize) -> String {

@@ -88,7 +88,11 @@ pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
         }
         Some(_) => {
             std::thread::sleep(options.window);
-            Collected { snapshot: Snapshot::empty(scraped_host_meta(options.window)), warnings: Vec::new(), failures: Vec::new() }
+            Collected {
+                snapshot: Snapshot::empty(scraped_host_meta(options.window)),
+                warnings: Vec::new(),
+                failures: Vec::new(),
+            }
         }
     };
     for (index, result) in prometheus::scrape::finish(begun, &options.prometheus).into_iter().enumerate() {

@@ -115,7 +115,9 @@ impl Client {
                 items.into_iter().map(|i| VectorSample { labels: i.metric, value: number(&i.value.1) }).collect(),
                 warnings,
             )),
-            Data::Scalar((_, value)) => Ok((vec![VectorSample { labels: BTreeMap::new(), value: number(&value) }], warnings)),
+            Data::Scalar((_, value)) => {
+                Ok((vec![VectorSample { labels: BTreeMap::new(), value: number(&value) }], warnings))
+            }
             other => Err(ApiError::ResultType { expected: "an instant vector", found: other.kind().into() }),
         }
     }

@@ -25,17 +25,20 @@ use super::settings::EndpointMetrics;
 /// Labels of one series, as (name, value) pairs.
 pub type Labels = [(String, String)];
 
+/// Owned labels of one series.
+pub type LabelSet = Vec<(String, String)>;
+
 /// What one source observed over one window.
 #[derive(Debug, Default)]
 pub struct Observations {
     /// (labels, upper bound in ms, observations at or under it).
-    pub buckets: Vec<(Vec<(String, String)>, f64, f64)>,
+    pub buckets: Vec<(LabelSet, f64, f64)>,
     /// (labels, requests) from histogram `_count` series.
-    pub histogram_counts: Vec<(Vec<(String, String)>, f64)>,
+    pub histogram_counts: Vec<(LabelSet, f64)>,
     /// (labels, requests) from request counters; preferred for requests and errors.
-    pub counter_counts: Vec<(Vec<(String, String)>, f64)>,
+    pub counter_counts: Vec<(LabelSet, f64)>,
     /// (labels, total observed ms).
-    pub sums_ms: Vec<(Vec<(String, String)>, f64)>,
+    pub sums_ms: Vec<(LabelSet, f64)>,
 }
 
 /// Where an endpoint's series come from and how long the window was.
@@ -101,12 +104,13 @@ pub fn endpoints(observations: &Observations, context: &EndpointContext) -> Vec<
     by_key
         .into_iter()
         .filter_map(|((service, method, route), acc)| {
-            let buckets: Vec<(f64, f64)> = acc.buckets.iter().map(|(bits, count)| (from_order_bits(*bits), *count)).collect();
+            let buckets: Vec<(f64, f64)> =
+                acc.buckets.iter().map(|(bits, count)| (from_order_bits(*bits), *count)).collect();
             let bucket_total = buckets.last().filter(|(le, _)| le.is_infinite()).map(|(_, c)| *c);
-            let counts = acc.counter_requests.or(acc.histogram_requests).unwrap_or(Counts {
-                total: bucket_total.unwrap_or(0.0),
-                ..Counts::default()
-            });
+            let counts = acc
+                .counter_requests
+                .or(acc.histogram_requests)
+                .unwrap_or(Counts { total: bucket_total.unwrap_or(0.0), ..Counts::default() });
             if counts.total <= 0.0 {
                 return None;
             }

@@ -208,6 +208,9 @@ pub fn parse(input: &[u8], format: Format) -> Result<Exposition, ParseError> {
     Ok(Exposition { families: parser.families })
 }
 
+/// A sample's identity: name, sorted labels, timestamp.
+type SeriesPoint = (String, Vec<(String, String)>, Option<i64>);
+
 struct Parser {
     format: Format,
     families: Vec<Family>,
@@ -215,7 +218,7 @@ struct Parser {
     index: HashMap<String, usize>,
     /// Name, sorted labels and timestamp of every sample so far: a repeat is an
     /// error (one series may carry several points with different timestamps).
-    seen_series: HashSet<(String, Vec<(String, String)>, Option<i64>)>,
+    seen_series: HashSet<SeriesPoint>,
 }
 
 impl Parser {
@@ -366,7 +369,11 @@ impl Parser {
                 let owns = if base == sample_name {
                     bare_allowed
                 } else {
-                    family.kind.suffixes().iter().any(|s| sample_name.len() == base.len() + s.len() && sample_name.ends_with(s))
+                    family
+                        .kind
+                        .suffixes()
+                        .iter()
+                        .any(|s| sample_name.len() == base.len() + s.len() && sample_name.ends_with(s))
                 };
                 owns.then_some(position)
             });
@@ -499,7 +506,8 @@ impl<'a> Cursor<'a> {
             return Err("expected a space before the exemplar's value".into());
         }
         let value = parse_float(self.word()).map_err(|found| format!("bad exemplar value {found:?}"))?;
-        let timestamp_ms = if self.space(true) { Some(parse_timestamp(self.word(), Format::OpenMetrics)?) } else { None };
+        let timestamp_ms =
+            if self.space(true) { Some(parse_timestamp(self.word(), Format::OpenMetrics)?) } else { None };
         Ok(Exemplar { labels, value, timestamp_ms })
     }
 }
@@ -587,7 +595,8 @@ mod tests {
 
     #[test]
     fn floats_follow_go() {
-        for (word, expected) in [("1", 1.0), ("-2.5e3", -2500.0), ("+Inf", f64::INFINITY), ("-Inf", f64::NEG_INFINITY)] {
+        for (word, expected) in [("1", 1.0), ("-2.5e3", -2500.0), ("+Inf", f64::INFINITY), ("-Inf", f64::NEG_INFINITY)]
+        {
             assert_eq!(parse_float(word), Ok(expected));
         }
         assert!(parse_float("NaN").unwrap().is_nan());

@@ -88,11 +88,13 @@ type Rows<'a> = HashMap<&'a str, Vec<&'a VectorSample>>;
 
 /// Run the queries and build one snapshot per instance.
 pub fn collect(options: &FleetOptions, settings: &PrometheusSettings) -> Result<Fleet, FleetError> {
-    let client = Client::new(&options.prometheus, Duration::from_millis(settings.timeout_ms)).map_err(FleetError::Url)?;
+    let client =
+        Client::new(&options.prometheus, Duration::from_millis(settings.timeout_ms)).map_err(FleetError::Url)?;
     let queries = &settings.fleet;
     let window = promql_duration(options.window);
     let selector = options.selector.trim().trim_start_matches('{').trim_end_matches('}').trim().to_string();
-    let at = options.at.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()));
+    let at =
+        options.at.unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()));
     let instant: Vec<(&'static str, String)> = queries
         .instant_queries()
         .into_iter()
@@ -150,7 +152,8 @@ pub fn collect(options: &FleetOptions, settings: &PrometheusSettings) -> Result<
                 answered.insert(field, rows);
             }
             Err(error) => {
-                failures.push(format!("query {field} failed: {} (PromQL: {promql})", crate::sources::error_chain(&error)));
+                failures
+                    .push(format!("query {field} failed: {} (PromQL: {promql})", crate::sources::error_chain(&error)));
                 first_error.get_or_insert(error);
             }
         }
@@ -163,15 +166,17 @@ pub fn collect(options: &FleetOptions, settings: &PrometheusSettings) -> Result<
                 series.push((name.clone(), rows));
             }
             Err(error) => {
-                failures.push(format!("series {name} failed: {} (PromQL: {promql})", crate::sources::error_chain(&error)));
+                failures
+                    .push(format!("series {name} failed: {} (PromQL: {promql})", crate::sources::error_chain(&error)));
                 first_error.get_or_insert(error);
             }
         }
     }
-    if answered.is_empty() && series.is_empty() {
-        if let Some(first) = first_error {
-            return Err(FleetError::NothingAnswered { url: options.prometheus.clone(), queries: total, first });
-        }
+    if answered.is_empty()
+        && series.is_empty()
+        && let Some(first) = first_error
+    {
+        return Err(FleetError::NothingAnswered { url: options.prometheus.clone(), queries: total, first });
     }
 
     let label = &queries.instance_label;
@@ -205,7 +210,13 @@ pub fn collect(options: &FleetOptions, settings: &PrometheusSettings) -> Result<
         .into_iter()
         .map(|(instance, rows)| context.build(instance, &rows, series_by_instance.remove(instance).unwrap_or_default()))
         .collect();
-    Ok(Fleet { instances, failures, warnings: warnings.into_iter().collect(), evaluated_at_ms: taken_at_ms, queries: total })
+    Ok(Fleet {
+        instances,
+        failures,
+        warnings: warnings.into_iter().collect(),
+        evaluated_at_ms: taken_at_ms,
+        queries: total,
+    })
 }
 
 enum Answer {
@@ -215,7 +226,7 @@ enum Answer {
 
 /// A Duration as PromQL writes it: whole seconds (at least 1s), or ms below.
 pub fn promql_duration(window: Duration) -> String {
-    if window.as_millis() % 1000 == 0 && window.as_secs() > 0 {
+    if window.as_millis().is_multiple_of(1000) && window.as_secs() > 0 {
         format!("{}s", window.as_secs())
     } else {
         format!("{}ms", window.as_millis().max(1))
@@ -223,7 +234,8 @@ pub fn promql_duration(window: Duration) -> String {
 }
 
 fn to_series(name: &str, row: &RangeSeries) -> Series {
-    let (timestamps_ms, values) = row.points.iter().filter(|(_, v)| v.is_finite()).map(|(t, v)| (*t, round3(*v))).unzip();
+    let (timestamps_ms, values) =
+        row.points.iter().filter(|(_, v)| v.is_finite()).map(|(t, v)| (*t, round3(*v))).unzip();
     Series {
         name: name.to_string(),
         labels: row.labels.iter().map(|(n, v)| Label { name: n.clone(), value: v.clone() }).collect(),
@@ -256,7 +268,11 @@ impl InstanceRows<'_, '_> {
 
     /// The finite value of `field` on the row whose `label` is `key`.
     fn value_at(&self, field: &str, label: &str, key: &str) -> Option<f64> {
-        self.all(field).iter().find(|r| r.labels.get(label).is_some_and(|v| v == key)).map(|r| r.value).filter(|v| v.is_finite())
+        self.all(field)
+            .iter()
+            .find(|r| r.labels.get(label).is_some_and(|v| v == key))
+            .map(|r| r.value)
+            .filter(|v| v.is_finite())
     }
 }
 
@@ -305,7 +321,11 @@ impl InstanceContext<'_> {
     fn endpoints(&self, instance: &str, r: &InstanceRows) -> Vec<crate::model::Endpoint> {
         let label = &self.settings.fleet.instance_label;
         let labels = |row: &VectorSample| -> Vec<(String, String)> {
-            row.labels.iter().filter(|(n, _)| *n != label && n.as_str() != "le").map(|(n, v)| (n.clone(), v.clone())).collect()
+            row.labels
+                .iter()
+                .filter(|(n, _)| *n != label && n.as_str() != "le")
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect()
         };
         let mut observations = Observations::default();
         for row in r.all("endpoint_buckets") {

@@ -110,7 +110,8 @@ async fn exchange(url: &HttpUrl, accept: &str, form: Option<String>) -> Result<R
         .await
         .map_err(|source| HttpError::Connect { address: address.clone(), source })?;
     let exchange_error = |source| HttpError::Exchange { url: url.url.clone(), source };
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(exchange_error)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(exchange_error)?;
     let driver = tokio::spawn(connection);
     let builder = Request::builder()
         .uri(url.path_and_query.as_str())

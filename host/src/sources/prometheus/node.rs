@@ -114,7 +114,8 @@ fn cpu(r: &Readings, names: &NodeMetrics) -> Option<Cpu> {
     if cores.is_empty() {
         return None;
     }
-    let mode_is = |modes: &'static [&'static str]| move |s: &Sample| s.label("mode").is_some_and(|m| modes.contains(&m));
+    let mode_is =
+        |modes: &'static [&'static str]| move |s: &Sample| s.label("mode").is_some_and(|m| modes.contains(&m));
     let share = |filter: &dyn Fn(&Sample) -> bool, core: Option<&str>| {
         let in_core = |s: &Sample| core.is_none_or(|c| s.label("cpu") == Some(c));
         let part = r.increase(&names.cpu_seconds, |s| in_core(s) && filter(s))?;
@@ -187,7 +188,10 @@ fn disks(r: &Readings, names: &NodeMetrics) -> Option<Vec<Disk>> {
                 total_bytes: size as u64,
                 used_bytes: after_used as u64,
                 inodes_total: files.filter(|f| *f > 0.0).map(|f| f as u64),
-                inodes_used: files.zip(files_free).filter(|(f, _)| *f > 0.0).map(|(f, free)| (f - free).max(0.0) as u64),
+                inodes_used: files
+                    .zip(files_free)
+                    .filter(|(f, _)| *f > 0.0)
+                    .map(|(f, free)| (f - free).max(0.0) as u64),
                 read_bytes_per_sec: device_rate(&names.disk_read_bytes),
                 write_bytes_per_sec: device_rate(&names.disk_written_bytes),
                 utilization_pct: device_rate(&names.disk_io_time).map(|busy| (busy * 100.0).clamp(0.0, 100.0)),

@@ -144,7 +144,10 @@ pub struct Begun {
 /// Take the first reading of every target (`host`: also map node_exporter metrics).
 pub fn begin(targets: &[(ScrapeTarget, bool)], settings: &PrometheusSettings) -> Vec<Begun> {
     let timeout = Duration::from_millis(settings.timeout_ms);
-    targets.iter().map(|(target, host)| Begun { target: target.clone(), host: *host, first: read(target, timeout) }).collect()
+    targets
+        .iter()
+        .map(|(target, host)| Begun { target: target.clone(), host: *host, first: read(target, timeout) })
+        .collect()
 }
 
 /// Take the second reading of HTTP targets and map both.
@@ -205,7 +208,9 @@ fn series_key(name: &str, labels: &[(String, String)]) -> SeriesKey {
 /// expositions (or the totals of one).
 pub fn observations(before: Option<&Exposition>, after: &Exposition, settings: &PrometheusSettings) -> Observations {
     let baseline: HashMap<SeriesKey, f64> = before
-        .map(|e| e.families.iter().flat_map(|f| &f.samples).map(|s| (series_key(&s.name, &s.labels), s.value)).collect())
+        .map(|e| {
+            e.families.iter().flat_map(|f| &f.samples).map(|s| (series_key(&s.name, &s.labels), s.value)).collect()
+        })
         .unwrap_or_default();
     let increase = |name: &str, labels: &[(String, String)], value: f64| -> f64 {
         if !value.is_finite() {
