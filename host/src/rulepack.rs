@@ -17,6 +17,7 @@ use crate::actions::hooks::HookBinding;
 use crate::model::{ConfigEntry, ParamSpec, ParamValue, RuleInfo, Severity};
 use crate::plugins::Limits;
 use crate::sources::access_log::AccessLogSettings;
+use crate::sources::prometheus::PrometheusSettings;
 
 /// The rule pack used when none is given.
 pub const DEFAULT_RULE_PACK: &str = include_str!("../../rules/default.toml");
@@ -43,6 +44,13 @@ pub struct RulePack {
     /// How access logs are read (`run --access-log`, `perfsage logs`).
     #[serde(default)]
     pub access_log: AccessLogSettings,
+    /// `[prometheus]` as written; merged key by key over the default pack's
+    /// section into [`RulePack::prometheus`] (see `sources::prometheus::settings`).
+    #[serde(default, rename = "prometheus")]
+    prometheus_table: toml::Table,
+    /// Metric names and PromQL for `run --scrape` and `perfsage fleet`.
+    #[serde(skip)]
+    pub prometheus: PrometheusSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,8 +154,10 @@ pub enum RulePackError {
 impl RulePack {
     /// Parse a rule pack; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, RulePackError> {
-        let pack: RulePack =
+        let mut pack: RulePack =
             toml::from_str(text).map_err(|e| RulePackError::Parse { origin: origin.into(), message: e.to_string() })?;
+        pack.prometheus = PrometheusSettings::from_pack_table(&pack.prometheus_table)
+            .map_err(|e| RulePackError::Parse { origin: origin.into(), message: e.to_string() })?;
         pack.check_settings()?;
         Ok(pack)
     }
@@ -370,6 +380,7 @@ mod tests {
             ("[plugins.cpu]\nseverity = { \"cpu/x\" = \"urgent\" }", "unknown variant `urgent`"),
             ("[runtime]\ndeadline = 5", "unknown field `deadline`"),
             ("[runtime]\ndeadline_ms = 0", "runtime.deadline_ms must be 1..=600000"),
+            ("[prometheus.node]\ncpu = \"x\"", "[prometheus]: unknown field `cpu`"),
         ];
         for (text, expected) in cases {
             let message = plan(text).unwrap_err().to_string();

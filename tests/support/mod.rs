@@ -4,6 +4,8 @@
 //! lock serializes builds across test binaries).
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod fleet_gen;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -212,6 +212,13 @@ pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<Col
     let access_log = pack.access_log.clone();
     // A bad [access_log] section is the user's to fix, before anything is measured.
     sources::access_log::AccessLogSource::new(&access_log).map_err(Failure::usage)?;
+    let parse_target = |text: &String, flag: &str| {
+        sources::prometheus::scrape::ScrapeTarget::parse(text)
+            .with_context(|| format!("{flag} {text}"))
+            .map_err(Failure::usage)
+    };
+    let scrape = args.scrape.iter().map(|t| parse_target(t, "--scrape")).collect::<Result<Vec<_>, _>>()?;
+    let scrape_host = args.scrape_host.as_ref().map(|t| parse_target(t, "--scrape-host")).transpose()?;
     let options = CollectOptions {
         window: args.window.unwrap_or(std::time::Duration::from_millis(pack.collect.window_ms)),
         top_processes: pack.collect.top_processes,
@@ -222,6 +229,9 @@ pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<Col
         postgres: pack.sources.postgres.iter().chain(&args.postgres).cloned().collect(),
         mysql: pack.sources.mysql.iter().chain(&args.mysql).cloned().collect(),
         slow_logs: args.slow_log.clone(),
+        scrape,
+        scrape_host,
+        prometheus: pack.prometheus.clone(),
     };
     Ok(options)
 }

@@ -5,6 +5,7 @@ mod actions;
 mod audit;
 mod commands;
 mod digest;
+mod fleet;
 mod logs;
 mod plugin_new;
 mod plugin_pin;
@@ -43,6 +44,12 @@ Examples:
   perfsage probe http://127.0.0.1/api/contacts -c 64 -d 10s
   perfsage logs /var/log/nginx/access.log   where the server's time goes, route by route
   perfsage run --probe http://127.0.0.1/ --access-log /var/log/nginx/access.log
+
+Prometheus:
+  perfsage run --scrape http://127.0.0.1:8080/metrics     endpoints from the app's histograms
+  perfsage run --scrape-host http://db1:9100/metrics      audit another host through its node_exporter
+  perfsage fleet --prometheus http://prometheus:9090 --selector 'job=\"node\"' --window 15m
+                                            every instance Prometheus knows, bottlenecks ranked
 
 apply exits 2 when it has no consent (no --yes, not on a terminal) and 3 when a hook
 or its verification failed.
@@ -106,7 +113,24 @@ enum Command {
     /// Group a MySQL/MariaDB or PostgreSQL slow query log by statement class: count, total,
     /// mean and p95 time, rows examined and sent.
     Digest(DigestArgs),
+    /// Audit every instance a Prometheus server knows: one snapshot per instance from PromQL,
+    /// checked by the rules, bottlenecks ranked across the fleet.
+    #[command(after_help = FLEET_HELP)]
+    Fleet(fleet::FleetArgs),
 }
+
+const FLEET_HELP: &str = "\
+The queries (one per snapshot field, each aggregated by instance on the server) are the rule
+pack's [prometheus.fleet] section; `perfsage fleet` sends the same few dozen whatever the
+fleet's size. An instance with host data but a missing section, or a query that fails, is
+reported and the rest go on (exit 3).
+
+Examples:
+  perfsage fleet --prometheus http://127.0.0.1:9090
+  perfsage fleet --prometheus http://prometheus:9090 --selector 'job=\"node\",env=\"prod\"' --window 15m
+  perfsage fleet --prometheus http://prometheus:9090 --at 2025-05-01T12:00:00Z --format markdown
+  perfsage fleet --prometheus http://prometheus:9090 --fail-on high --format json > fleet.json
+  perfsage fleet --prometheus http://prometheus:9090 --save-snapshots snaps/ && perfsage check snaps/web1_9100.json";
 
 /// Output of the measuring commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -330,6 +354,17 @@ struct CollectArgs {
     /// log_min_duration_statement) into the snapshot's queries; repeatable.
     #[arg(long = "slow-log", value_name = "FILE")]
     slow_log: Vec<PathBuf>,
+    /// Also read this Prometheus exposition (an http:// /metrics URL, file:// or a path)
+    /// twice, a window apart: its request-duration histograms and request counters
+    /// ([prometheus.endpoints]) become endpoints; repeatable. Its node_ metrics are not
+    /// used: see --scrape-host.
+    #[arg(long = "scrape", value_name = "URL")]
+    scrape: Vec<String>,
+    /// Audit the host behind this node_exporter (http:// URL, file:// or a path) instead of
+    /// this machine: cpu, memory, disks and network come from its exposition
+    /// ([prometheus.node]), the local collector does not run, and there is no processes section.
+    #[arg(long, value_name = "URL")]
+    scrape_host: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +482,7 @@ pub fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Digest(args) => digest::run(args),
+        Command::Fleet(args) => fleet::run(args),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -76,6 +76,6 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Plugin text is untrusted: keep it from breaking the table or adding markup.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ").replace('<', "&lt;")
 }

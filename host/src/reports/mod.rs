@@ -6,6 +6,7 @@
 //! strings and never touch the terminal, files or clocks, so the same check
 //! renders byte-identically every time.
 
+pub mod fleet;
 mod json;
 mod markdown;
 mod table;

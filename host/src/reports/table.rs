@@ -89,7 +89,7 @@ pub fn render(report: &Report, color: bool) -> String {
     out
 }
 
-fn paint(severity: &str, color: bool) -> String {
+pub(super) fn paint(severity: &str, color: bool) -> String {
     if !color {
         return severity.to_string();
     }

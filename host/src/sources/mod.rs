@@ -6,8 +6,14 @@
 //! with what the others collected.
 //!
 //! The system source is required (without it there is no snapshot); access
-//! logs and database servers are optional extras: one that fails is listed in
-//! [`Collected::failures`], its sections stay absent, and the command exits 3.
+//! logs, database servers and scraped expositions are optional extras: one
+//! that fails is listed in [`Collected::failures`], its sections stay absent,
+//! and the command exits 3.
+//!
+//! `--scrape-host` swaps the required source: the host sections then come
+//! from a node_exporter's exposition (the host it runs on, usually another
+//! machine), the local system collector does not run, and failing to read
+//! that exposition fails the collection.
 
 pub mod access_log;
 pub mod database;
@@ -15,6 +21,7 @@ pub mod histogram;
 pub mod mysql;
 pub mod postgres;
 pub mod probe;
+pub mod prometheus;
 pub mod system;
 
 use std::path::PathBuf;
@@ -53,16 +60,53 @@ pub struct CollectOptions {
     pub mysql: Vec<String>,
     /// Slow query logs to digest into `queries` (`run --slow-log`).
     pub slow_logs: Vec<PathBuf>,
+    /// `/metrics` expositions whose application histograms and counters become endpoints (`run --scrape`).
+    pub scrape: Vec<prometheus::scrape::ScrapeTarget>,
+    /// A node_exporter whose host sections replace this machine's (`run --scrape-host`):
+    /// the local system collector does not run, and there is no processes section.
+    pub scrape_host: Option<prometheus::scrape::ScrapeTarget>,
+    /// Metric names for both (the rule pack's `[prometheus]`).
+    pub prometheus: prometheus::PrometheusSettings,
 }
 
 /// Collect this machine, then probe the URLs, read the access logs, the
 /// database servers and the slow logs; their sections join the system
 /// sections in one snapshot.
 pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
-    let source = system::SystemSource { window: options.window, top_processes: options.top_processes };
-    let sample = source.collect()?;
-    let warnings = sample.warnings.clone();
-    let mut collected = Collected { snapshot: sample.into_snapshot(), warnings, failures: Vec::new() };
+    // Scrape targets are read once before the sampling window and once after,
+    // so their rates cover the same window as the system's.
+    let targets: Vec<_> = options
+        .scrape_host
+        .iter()
+        .map(|t| (t.clone(), true))
+        .chain(options.scrape.iter().map(|t| (t.clone(), false)))
+        .collect();
+    let begun = prometheus::scrape::begin(&targets, &options.prometheus);
+    let mut collected = match &options.scrape_host {
+        None => {
+            let source = system::SystemSource { window: options.window, top_processes: options.top_processes };
+            let sample = source.collect()?;
+            let warnings = sample.warnings.clone();
+            Collected { snapshot: sample.into_snapshot(), warnings, failures: Vec::new() }
+        }
+        Some(_) => {
+            std::thread::sleep(options.window);
+            Collected {
+                snapshot: Snapshot::empty(scraped_host_meta(options.window)),
+                warnings: Vec::new(),
+                failures: Vec::new(),
+            }
+        }
+    };
+    for (index, result) in prometheus::scrape::finish(begun, &options.prometheus).into_iter().enumerate() {
+        let is_host = index == 0 && options.scrape_host.is_some();
+        match result {
+            Ok(scraped) => collected.add_scraped(scraped),
+            // Without its host there is nothing to check: that ends the collection.
+            Err(error) if is_host => return Err(CollectError::ScrapeHost(error)),
+            Err(error) => collected.failures.push(error_chain(&error)),
+        }
+    }
     if !options.probe.is_empty() {
         for result in probe::probe(&options.probe, &options.probe_options, &|_, _, _| {})? {
             collected.add_endpoints(format!("probe:{}", result.url), vec![result.endpoint()], Vec::new());
@@ -112,6 +156,23 @@ pub enum CollectError {
     Probe(#[from] probe::ProbeError),
     #[error("access logs")]
     AccessLog(#[from] access_log::AccessLogError),
+    #[error("--scrape-host")]
+    ScrapeHost(#[source] prometheus::scrape::ScrapeError),
+}
+
+/// Meta for a snapshot whose host is a scraped node_exporter; the scrape fills in its name.
+fn scraped_host_meta(window: Duration) -> crate::model::Meta {
+    crate::model::Meta {
+        schema_version: crate::model::SCHEMA_VERSION,
+        taken_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        window_ms: window.as_millis() as u64,
+        hostname: "unknown".into(),
+        os: "unknown".into(),
+        kernel: "unknown".into(),
+        sources: Vec::new(),
+    }
 }
 
 impl Collected {
@@ -125,6 +186,35 @@ impl Collected {
         self.snapshot.endpoints.get_or_insert_with(Vec::new).extend(endpoints);
         if !series.is_empty() {
             self.snapshot.series.get_or_insert_with(Vec::new).extend(series);
+        }
+    }
+
+    /// Merge one scrape: its endpoints, and its host sections when it is the host.
+    fn add_scraped(&mut self, scraped: prometheus::scrape::Scraped) {
+        self.warnings.extend(scraped.warnings);
+        let snapshot = &mut self.snapshot;
+        match scraped.host {
+            Some(host) => {
+                if host.cpu.is_none() && host.memory.is_none() && host.disks.is_none() && host.network.is_none() {
+                    self.failures.push(format!(
+                        "--scrape-host {}: no node_exporter host metrics in the exposition (names from [prometheus.node])",
+                        scraped.label
+                    ));
+                }
+                snapshot.meta.sources.push(format!("scrape-host:{}", scraped.label));
+                let meta = &mut snapshot.meta;
+                meta.hostname = host.hostname.unwrap_or_else(|| scraped.label.clone());
+                meta.os = host.os.unwrap_or_else(|| "unknown".into());
+                meta.kernel = host.kernel.unwrap_or_else(|| "unknown".into());
+                snapshot.cpu = host.cpu;
+                snapshot.memory = host.memory;
+                snapshot.disks = host.disks;
+                snapshot.network = host.network;
+                if !scraped.endpoints.is_empty() {
+                    snapshot.endpoints.get_or_insert_with(Vec::new).extend(scraped.endpoints);
+                }
+            }
+            None => self.add_endpoints(format!("scrape:{}", scraped.label), scraped.endpoints, Vec::new()),
         }
     }
 
