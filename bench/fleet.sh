@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p perfsage --bin perfsage --example gen_fleet
+# CARGO_ARGS: extra cargo arguments (e.g. --config overrides).
+cargo build --release -q -p perfsage --bin perfsage --example gen_fleet ${CARGO_ARGS:-}
 perfsage=$target/release/perfsage
 work=$(mktemp -d)
 prometheus_pid=
@@ -54,7 +55,7 @@ for n in ${SIZES:-100 1000}; do
     summary=$(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(len(r["instances"]), " ".join(f"{c[\"rule\"]}={c[\"instance_count\"]}" for c in r["classes"]))
+print(len(r["instances"]), " ".join("%s=%d" % (c["rule"], c["instance_count"]) for c in r["classes"]))
 ' "$work/report.json")
     printf '%-9s %8s %11.2f %10s %10.1f %9s %s\n' "$n" "$series" "$backfill_s" "$fleet_s" \
         "$(echo "$rss_kib / 1024" | bc -l)" ${summary%% *} "${summary#* }"
