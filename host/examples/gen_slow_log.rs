@@ -97,7 +97,7 @@ fn fill(template: &str, rng: &mut SplitMix) -> String {
 
 fn main() {
     let queries: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
-    let mut rng = SplitMix(0x5eed_db);
+    let mut rng = SplitMix(0x005e_eddb);
     let total_share: u64 = CLASSES.iter().map(|c| c.1).sum();
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
