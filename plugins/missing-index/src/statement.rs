@@ -92,12 +92,12 @@ fn tokenize(text: &str) -> Vec<Token> {
             '.' => {
                 // Join `schema . table` (digests space it out) into one qualified word.
                 let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
-                if let (Some(Token::Word(left)), Some(next)) = (tokens.last_mut(), next) {
-                    if *next == '`' || *next == '"' || next.is_alphanumeric() || *next == '_' {
-                        left.push('.');
-                        i += 1;
-                        continue;
-                    }
+                if let (Some(Token::Word(left)), Some(next)) = (tokens.last_mut(), next)
+                    && (*next == '`' || *next == '"' || next.is_alphanumeric() || *next == '_')
+                {
+                    left.push('.');
+                    i += 1;
+                    continue;
                 }
                 // `...`: a truncated digest or a collapsed list.
                 while chars.get(i) == Some(&'.') {
@@ -119,10 +119,10 @@ fn tokenize(text: &str) -> Vec<Token> {
             }
             '=' | '<' | '>' | '!' => {
                 let mut op = c.to_string();
-                if let Some(&d) = chars.get(i + 1) {
-                    if d == '=' || (c == '<' && d == '>') {
-                        op.push(d);
-                    }
+                if let Some(&d) = chars.get(i + 1)
+                    && (d == '=' || (c == '<' && d == '>'))
+                {
+                    op.push(d);
                 }
                 i += op.len();
                 tokens.push(Token::Op(op));
@@ -138,11 +138,11 @@ fn tokenize(text: &str) -> Vec<Token> {
 
 /// A word right after a `schema.` word continues it (`crm.` + `contacts`).
 fn push_word(tokens: &mut Vec<Token>, word: String) {
-    if let Some(Token::Word(left)) = tokens.last_mut() {
-        if left.ends_with('.') {
-            left.push_str(&word);
-            return;
-        }
+    if let Some(Token::Word(left)) = tokens.last_mut()
+        && left.ends_with('.')
+    {
+        left.push_str(&word);
+        return;
     }
     tokens.push(Token::Word(word));
 }
