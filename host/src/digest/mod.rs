@@ -257,7 +257,7 @@ pub fn digest_file(path: &Path, threads: usize) -> io::Result<Digest> {
     let mut file = File::open(path)?;
     let bytes = file.metadata()?.len();
     let mut head = vec![0u8; 64 * 1024];
-    let n = read_up_to(&mut file, &mut head)?;
+    let n = crate::sources::access_log::read_full(&mut file, &mut head)?;
     let kind = LogKind::detect(&head[..n]);
     let threads = threads.clamp(1, (bytes / MIN_BYTES_PER_THREAD).max(1) as usize);
     let mut starts = vec![0];
@@ -284,19 +284,6 @@ pub fn digest_file(path: &Path, threads: usize) -> io::Result<Digest> {
         total.merge(partial?);
     }
     Ok(total.finish(kind))
-}
-
-fn read_up_to(input: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match input.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The offset of the first entry that starts after `from` (or the end): for

@@ -282,7 +282,7 @@ fn for_each_line(
 }
 
 /// Fill as much of `buffer` as the reader gives before its end.
-fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match input.read(&mut buffer[filled..]) {
