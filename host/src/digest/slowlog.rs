@@ -20,9 +20,11 @@ pub struct Entry {
     pub database: Option<String>,
 }
 
-/// The entries of a slow log, `None` for a corrupt one.
+/// The entries of a slow log, `None` for a corrupt one. Lines are read into
+/// one reused buffer (a log has several lines per entry; this is the hot loop).
 pub struct Entries<R> {
-    lines: std::io::Lines<R>,
+    reader: R,
+    line: Vec<u8>,
     /// The first header line of the next entry, read while ending this one.
     pending: Option<String>,
     done: bool,
@@ -30,7 +32,20 @@ pub struct Entries<R> {
 
 impl<R: BufRead> Entries<R> {
     pub fn new(reader: R) -> Self {
-        Entries { lines: reader.lines(), pending: None, done: false }
+        Entries { reader, line: Vec::with_capacity(4096), pending: None, done: false }
+    }
+
+    /// The next line without its line ending: `Ok(None)` at the end, `Ok(Some(Err(())))` if not UTF-8.
+    fn next_line(&mut self) -> std::io::Result<Option<Result<&str, ()>>> {
+        self.line.clear();
+        if self.reader.read_until(b'\n', &mut self.line)? == 0 {
+            return Ok(None);
+        }
+        let mut end = self.line.len();
+        while end > 0 && matches!(self.line[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        Ok(Some(std::str::from_utf8(&self.line[..end]).map_err(|_| ())))
     }
 }
 
@@ -49,13 +64,14 @@ struct Partial {
 impl Partial {
     fn header(&mut self, line: &str) {
         self.started = true;
-        let words: Vec<&str> = line.trim_start_matches('#').split_whitespace().collect();
-        for pair in words.windows(2) {
-            match pair[0] {
-                "Query_time:" => self.query_time_s = pair[1].parse().ok().filter(|t: &f64| t.is_finite() && *t >= 0.0),
-                "Rows_examined:" => self.rows_examined = pair[1].parse().unwrap_or(0),
-                "Rows_sent:" => self.rows_sent = pair[1].parse().unwrap_or(0),
-                "Schema:" => self.database = Some(pair[1].to_owned()),
+        let mut words = line.trim_start_matches('#').split_whitespace().peekable();
+        while let Some(word) = words.next() {
+            let Some(&value) = words.peek() else { break };
+            match word {
+                "Query_time:" => self.query_time_s = value.parse().ok().filter(|t: &f64| t.is_finite() && *t >= 0.0),
+                "Rows_examined:" => self.rows_examined = value.parse().unwrap_or(0),
+                "Rows_sent:" => self.rows_sent = value.parse().unwrap_or(0),
+                "Schema:" => self.database = Some(value.to_owned()),
                 _ => {}
             }
         }
@@ -103,37 +119,37 @@ impl<R: BufRead> Iterator for Entries<R> {
             entry.header(&line);
         }
         loop {
-            let line = match self.lines.next() {
-                None => {
+            let line = match self.next_line() {
+                Ok(None) => {
                     self.done = true;
                     return entry.started.then(|| Ok(entry.finish()));
                 }
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Ok(Some(Err(()))) => {
                     // Not UTF-8: this entry is corrupt (a statement line as far
                     // as headers go: the next header starts a new entry).
                     entry.unreadable = true;
                     entry.statement.push('\n');
                     continue;
                 }
-                Some(Err(e)) => return Some(Err(e)),
-                Some(Ok(line)) => line,
+                Err(e) => return Some(Err(e)),
+                Ok(Some(Ok(line))) => line,
             };
             if line.starts_with('#') {
                 if !entry.statement.is_empty() {
-                    self.pending = Some(line);
+                    self.pending = Some(line.to_owned());
                     return Some(Ok(entry.finish()));
                 }
-                entry.header(&line);
-            } else if let Some(database) = use_database(&line).filter(|_| entry.statement.is_empty()) {
+                entry.header(line);
+            } else if let Some(database) = use_database(line).filter(|_| entry.statement.is_empty()) {
                 entry.database = Some(database.to_owned());
             } else if !entry.started
-                || is_set_timestamp(&line)
-                || (entry.statement.is_empty() && (is_banner(&line) || line.trim().is_empty()))
+                || is_set_timestamp(line)
+                || (entry.statement.is_empty() && (is_banner(line) || line.trim().is_empty()))
             {
                 // Before the first header, only the banner (or garbage) can be here.
                 continue;
             } else {
-                entry.statement.push_str(&line);
+                entry.statement.push_str(line);
                 entry.statement.push('\n');
             }
         }
