@@ -10,18 +10,14 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
+use support::db::{MARIADB as MY, mariadb as my, runtime};
 use support::*;
 
 const PG: &str = "postgresql://postgres@127.0.0.1:5432";
-const MY: &str = "mysql://root@127.0.0.1:3306";
 
 fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     format!("perfsage_{prefix}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// A live PostgreSQL session; its runtime drives the connection while the test holds it.
@@ -230,26 +226,6 @@ fn unreachable_servers_are_failed_sources_and_the_run_goes_on() {
 struct MyDatabase {
     name: String,
     user: Option<String>,
-}
-
-fn my(statements: &[String]) -> Vec<Vec<String>> {
-    runtime().block_on(async {
-        use mysql_async::prelude::Queryable;
-        let mut conn = mysql_async::Conn::from_url(MY).await.unwrap();
-        let mut last = Vec::new();
-        for statement in statements {
-            let rows: Vec<mysql_async::Row> =
-                conn.query(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-            last = rows
-                .into_iter()
-                .map(|row| {
-                    (0..row.len()).map(|i| row.get::<Option<String>, _>(i).flatten().unwrap_or_default()).collect()
-                })
-                .collect();
-        }
-        conn.disconnect().await.unwrap();
-        last
-    })
 }
 
 fn my_value(sql: &str) -> String {

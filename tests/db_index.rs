@@ -16,19 +16,15 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use support::db::{MARIADB as MY_ADMIN, mariadb as my, mariadb_at as my_at, runtime};
 use support::*;
 
 const PG_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
-const MY_ADMIN: &str = "mysql://root@127.0.0.1:3306";
 const CONTACTS: u32 = 60_000;
 const LOOKUPS: u32 = 40;
 
 fn unique(prefix: &str) -> String {
     format!("perfsage_{prefix}_{}", std::process::id())
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 fn pg(dbname: &str, work: impl AsyncFnOnce(&tokio_postgres::Client)) {
@@ -219,30 +215,6 @@ fn postgres_missing_index_is_planned_applied_verified_and_rolled_back() {
     let again = run_hook("pg-create-index.sh", "rollback", step);
     assert_eq!(again.status.code(), Some(2), "a second rollback has nothing of its own to drop");
     assert!(stderr(&again).contains("was not created by this hook"));
-}
-
-fn my(statements: &[String]) -> Vec<Vec<String>> {
-    my_at(MY_ADMIN, statements)
-}
-
-fn my_at(url: &str, statements: &[String]) -> Vec<Vec<String>> {
-    runtime().block_on(async {
-        use mysql_async::prelude::Queryable;
-        let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
-        let mut last = Vec::new();
-        for statement in statements {
-            let rows: Vec<mysql_async::Row> =
-                conn.query(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-            last = rows
-                .into_iter()
-                .map(|row| {
-                    (0..row.len()).map(|i| row.get::<Option<String>, _>(i).flatten().unwrap_or_default()).collect()
-                })
-                .collect();
-        }
-        conn.disconnect().await.unwrap();
-        last
-    })
 }
 
 fn my_indexes(schema: &str, table: &str) -> Vec<String> {

@@ -4,6 +4,7 @@
 //! lock serializes builds across test binaries).
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod db;
 pub mod fleet_gen;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,38 @@
+//! The local database servers the database tests use (PostgreSQL on
+//! 127.0.0.1:5432 with trust auth, MariaDB on 127.0.0.1:3306 as root without a
+//! password), and a way to run statements on MariaDB.
+
+/// The MariaDB server, as root, without a default database.
+pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+
+/// A current-thread runtime for one blocking call into an async client.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// Run `statements` in order on one connection to `url`; the rows of the last
+/// one, every value as text (NULL as empty). A failing statement panics, naming it.
+pub fn mariadb_at(url: &str, statements: &[String]) -> Vec<Vec<String>> {
+    runtime().block_on(async {
+        use mysql_async::prelude::Queryable;
+        let mut conn = mysql_async::Conn::from_url(url).await.unwrap();
+        let mut last = Vec::new();
+        for statement in statements {
+            let rows: Vec<mysql_async::Row> =
+                conn.query(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+            last = rows
+                .into_iter()
+                .map(|row| {
+                    (0..row.len()).map(|i| row.get::<Option<String>, _>(i).flatten().unwrap_or_default()).collect()
+                })
+                .collect();
+        }
+        conn.disconnect().await.unwrap();
+        last
+    })
+}
+
+/// [`mariadb_at`] the server, without a default database.
+pub fn mariadb(statements: &[String]) -> Vec<Vec<String>> {
+    mariadb_at(MARIADB, statements)
+}
