@@ -6,22 +6,10 @@
 
 use std::io::{BufWriter, Write};
 
-/// A small deterministic generator (SplitMix64): the same lines on every machine.
-struct SplitMix(u64);
+#[path = "support/splitmix.rs"]
+mod splitmix;
 
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use splitmix::SplitMix;
 
 /// (method, path template with `{}` for an id, share in ‰, base latency ms, 5xx in ‰)
 const ROUTES: [(&str, &str, u64, u64, u64); 12] = [
