@@ -2,31 +2,62 @@
 //!
 //! One pass over the text: comments are dropped, string and number literals
 //! become `?`, runs of whitespace become one space, everything outside quoted
-//! identifiers is lower-cased. Then lists of placeholders collapse: `IN (?, ?,
-//! ?)` and `VALUES (?, ?), (?, ?)` become `in (?+)` and `values (?+)`, so a
-//! query does not split into one class per list length.
+//! identifiers is lower-cased, and lists of placeholders collapse as their
+//! closing parenthesis is pushed: `IN (?, ?, ?)` and `VALUES (?, ?), (?, ?)`
+//! become `in (?+)` and `values (?+)`, so a query does not split into one class
+//! per list length.
+//!
+//! This runs once per log entry, so it is the digest's hot loop: it writes
+//! into a buffer the caller reuses ([`normalize_into`]), allocates nothing,
+//! and leaves the class lookup to borrow the bytes.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use sha2::{Digest, Sha256};
 
-static IN_LIST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bin \((?:\?(?:, ?)?)+\)").unwrap());
-static VALUES_LIST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bvalues ?\((?:\?(?:, ?)?)+\)(?:, ?\((?:\?(?:, ?)?)+\))*").unwrap());
-
 /// The normalized text of `statement`.
-///
-/// One pass over the bytes (this runs once per log entry, so it is the
-/// digest's hot loop): only ASCII is folded; other bytes, which in UTF-8 are
-/// never ASCII, are copied as they are, so the result stays valid UTF-8.
 pub fn normalize(statement: &str) -> String {
-    let text = statement.trim().trim_end_matches(';').as_bytes();
-    let mut out = Fingerprint { bytes: Vec::with_capacity(text.len()), space: false };
+    let mut bytes = Vec::new();
+    normalize_into(statement, &mut bytes);
+    String::from_utf8(bytes).expect("normalize_into keeps UTF-8 whole")
+}
+
+/// The normalized text of `statement`, written into `out` (cleared first).
+///
+/// Only ASCII is folded; other bytes, which in UTF-8 are never ASCII, are
+/// copied as they are and every cut falls on an ASCII byte, so `out` holds
+/// valid UTF-8.
+pub fn normalize_into(statement: &str, out: &mut Vec<u8>) {
+    normalize_with(statement, out, true);
+}
+
+/// [`normalize_into`], optionally without collapsing lists (the tests check
+/// the collapsing against a regex).
+fn normalize_with(statement: &str, out: &mut Vec<u8>, collapse_lists: bool) {
+    out.clear();
+    // Leading and trailing whitespace push nothing; trailing `;`s must go.
+    let mut text = statement.as_bytes().trim_ascii();
+    while let [rest @ .., b';'] = text {
+        text = rest.trim_ascii_end();
+    }
+    let mut out = Fingerprint { bytes: out, space: false, collapse_lists };
     let mut i = 0;
     while i < text.len() {
         let c = text[i];
-        let next = text.get(i + 1).copied();
+        let class = CLASS[usize::from(c)];
+        if class & WORD_START != 0 {
+            // The commonest bytes: a keyword or a name, pushed at once.
+            let start = i;
+            i += 1;
+            while i < text.len() && CLASS[usize::from(text[i])] & WORD != 0 {
+                i += 1;
+            }
+            out.push_word(&text[start..i]);
+            continue;
+        }
+        if class & SPACE != 0 {
+            out.space = true;
+            i += 1;
+            continue;
+        }
         match c {
             b'\'' | b'"' => {
                 i = skip_quoted(text, i + 1, c);
@@ -38,7 +69,7 @@ pub fn normalize(statement: &str) -> String {
                 out.bytes.extend_from_slice(&text[i + 1..end]);
                 i = end;
             }
-            b'-' if next == Some(b'-') => {
+            b'-' if text.get(i + 1) == Some(&b'-') => {
                 i = skip_line(text, i);
                 out.space = true;
             }
@@ -46,24 +77,14 @@ pub fn normalize(statement: &str) -> String {
                 i = skip_line(text, i);
                 out.space = true;
             }
-            b'/' if next == Some(b'*') => {
+            b'/' if text.get(i + 1) == Some(&b'*') => {
                 i = memchr::memmem::find(&text[i + 2..], b"*/").map_or(text.len(), |at| i + 2 + at + 2);
                 out.space = true;
             }
-            c if c.is_ascii_whitespace() => {
-                out.space = true;
-                i += 1;
-            }
-            c if c.is_ascii_digit()
-                && (out.space
-                    || !out
-                        .bytes
-                        .last()
-                        .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'$' || p >= 0x80)) =>
-            {
+            b'0'..=b'9' if out.space || !out.bytes.last().is_some_and(|&p| is_word_byte(p) || p == b'$') => {
                 // A number (integer, decimal, exponent, hex): one placeholder.
                 i += 1;
-                while text.get(i).is_some_and(|q| q.is_ascii_alphanumeric() || *q == b'.') {
+                while i < text.len() && CLASS[usize::from(text[i])] & NUMBER != 0 {
                     i += 1;
                 }
                 out.push(b'?');
@@ -74,28 +95,131 @@ pub fn normalize(statement: &str) -> String {
             }
         }
     }
-    let text = String::from_utf8(out.bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    let text = if text.contains("in (?") { IN_LIST.replace_all(&text, "in (?+)").into_owned() } else { text };
-    if text.contains("values") { VALUES_LIST.replace_all(&text, "values (?+)").into_owned() } else { text }
+}
+
+/// Byte classes, looked up in one table load rather than a chain of range
+/// checks (the scan visits every byte of every statement).
+const WORD: u8 = 1; // [A-Za-z0-9_]: goes on a word
+const WORD_START: u8 = 2; // [A-Za-z_]: starts one
+const NUMBER: u8 = 4; // [A-Za-z0-9.]: goes on a number (decimals, exponents, hex)
+const SPACE: u8 = 8; // ASCII whitespace
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        let letter = c.is_ascii_alphabetic();
+        let digit = c.is_ascii_digit();
+        table[b] = if letter || digit || c == b'_' { WORD } else { 0 }
+            | if letter || c == b'_' { WORD_START } else { 0 }
+            | if letter || digit || c == b'.' { NUMBER } else { 0 }
+            | if c.is_ascii_whitespace() { SPACE } else { 0 };
+        b += 1;
+    }
+    table
+};
+
+/// A byte of a word, as the regex `\b` sees it (non-ASCII bytes belong to letters).
+fn is_word_byte(b: u8) -> bool {
+    CLASS[usize::from(b)] & WORD != 0 || b >= 0x80
 }
 
 /// The normalized bytes, with the spacing rules applied as they are pushed:
 /// one space between tokens, none before `,` or `)` nor after `(`, one after `,`.
-struct Fingerprint {
-    bytes: Vec<u8>,
+struct Fingerprint<'a> {
+    bytes: &'a mut Vec<u8>,
     /// Whitespace (or a comment) came since the last byte pushed.
     space: bool,
+    collapse_lists: bool,
 }
 
-impl Fingerprint {
-    fn push(&mut self, c: u8) {
+impl Fingerprint<'_> {
+    fn separate(&mut self, c: u8) {
         let last = self.bytes.last().copied();
         if self.space && last.is_some() && !matches!(c, b',' | b')') && last != Some(b'(') {
             self.bytes.push(b' ');
         }
+    }
+
+    fn push(&mut self, c: u8) {
+        self.separate(c);
         self.bytes.push(c);
         self.space = c == b',';
+        if c == b')' && self.collapse_lists {
+            self.collapse_list();
+        }
     }
+
+    /// A run of ASCII letters, digits and `_` that starts with a letter or
+    /// `_`, lower-cased: none of its bytes needs a rule of its own.
+    fn push_word(&mut self, word: &[u8]) {
+        self.separate(word[0]);
+        // One loop that copies and folds (words are short: a call to memcpy
+        // and a second pass to lower-case cost more than the bytes).
+        self.bytes.extend(word.iter().map(u8::to_ascii_lowercase));
+        self.space = false;
+    }
+
+    /// Just after a `)`: a list of placeholders after `in` or `values` becomes
+    /// `(?+)`, and further `, (?, ?)` rows after `values (?+)` join it.
+    fn collapse_list(&mut self) {
+        let bytes = &mut *self.bytes;
+        let close = bytes.len() - 1;
+        let Some(open) = bytes[..close].iter().rposition(|&b| b == b'(') else { return };
+        if !is_placeholder_list(&bytes[open + 1..close]) {
+            return;
+        }
+        let before = &bytes[..open];
+        if ends_with_word(before, b"in", true)
+            || ends_with_word(before, b"values", true)
+            || ends_with_word(before, b"values", false)
+        {
+            bytes.truncate(open);
+            if bytes.last() != Some(&b' ') {
+                bytes.push(b' '); // `values(` reads `values (`
+            }
+            bytes.extend_from_slice(b"(?+)");
+        } else if let Some(row) =
+            [&b"values (?+), "[..], b"values (?+),"].iter().find(|row| ends_with_word(before, row, false))
+        {
+            bytes.truncate(open - row.len() + b"values (?+)".len());
+        }
+    }
+}
+
+/// `text` ends with `word`, not preceded by a word byte (as the regex `\bword`
+/// reads it), and then with a space if `space`.
+fn ends_with_word(text: &[u8], word: &[u8], space: bool) -> bool {
+    let text = if space {
+        match text.strip_suffix(b" ") {
+            Some(text) => text,
+            None => return false,
+        }
+    } else {
+        text
+    };
+    text.strip_suffix(word).is_some_and(|rest| !rest.last().is_some_and(|&b| is_word_byte(b)))
+}
+
+/// `^(\?(, ?)?)+$`: placeholders, each optionally followed by `,` or `, `.
+fn is_placeholder_list(inner: &[u8]) -> bool {
+    let mut i = 0;
+    if inner.is_empty() {
+        return false;
+    }
+    while i < inner.len() {
+        if inner[i] != b'?' {
+            return false;
+        }
+        i += 1;
+        if inner.get(i) == Some(&b',') {
+            i += 1;
+            if inner.get(i) == Some(&b' ') {
+                i += 1;
+            }
+        }
+    }
+    true
 }
 
 /// Past the end of the line `at` is in (a `--` or `#` comment).
@@ -124,6 +248,54 @@ pub fn id(normalized: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    /// Lists collapsed the plain way: two regexes over the whole text.
+    fn collapse_by_regex(text: &str) -> String {
+        let in_list = Regex::new(r"\bin \((?:\?(?:, ?)?)+\)").unwrap();
+        let values_list = Regex::new(r"\bvalues ?\((?:\?(?:, ?)?)+\)(?:, ?\((?:\?(?:, ?)?)+\))*").unwrap();
+        let text = in_list.replace_all(text, "in (?+)");
+        values_list.replace_all(&text, "values (?+)").into_owned()
+    }
+
+    /// Statements made of the tokens that matter to lists: keywords, names,
+    /// literals, parentheses, commas, spacing.
+    fn statement() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            Just("in"),
+            Just("IN"),
+            Just("values"),
+            Just("VALUES"),
+            Just("join"),
+            Just("x"),
+            Just("t1"),
+            Just("("),
+            Just(")"),
+            Just(","),
+            Just(", "),
+            Just(" "),
+            Just("1"),
+            Just("'a'"),
+            Just("$1"),
+            Just("now()"),
+            Just("?"),
+            Just("-- c\n"),
+            Just("`q(`"),
+        ];
+        proptest::collection::vec(token, 0..40).prop_map(|tokens| tokens.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn lists_collapse_in_one_pass_as_the_regexes_do(text in statement()) {
+            let mut plain = Vec::new();
+            normalize_with(&text, &mut plain, false);
+            let expected = collapse_by_regex(std::str::from_utf8(&plain).unwrap());
+            prop_assert_eq!(normalize(&text), expected);
+        }
+    }
 
     #[test]
     fn literals_become_placeholders_and_case_and_space_fold() {

@@ -8,24 +8,11 @@
 //! that start with a tab. Every other line (checkpoints, `DETAIL:
 //! parameters: ...`, errors) is not an entry and is skipped. A `duration:`
 //! line whose time does not parse or that carries no statement is corrupt:
-//! yielded as `None`. PostgreSQL does not log rows, so they are 0.
+//! given as `None`. PostgreSQL does not log rows, so they are 0.
 
 use std::io::BufRead;
 
 use super::slowlog::Entry;
-
-/// The entries of a PostgreSQL log, `None` for a corrupt one.
-pub struct Entries<R> {
-    lines: std::io::Lines<R>,
-    /// The next entry's first line, read while ending this one.
-    pending: Option<String>,
-}
-
-impl<R: BufRead> Entries<R> {
-    pub fn new(reader: R) -> Self {
-        Entries { lines: reader.lines(), pending: None }
-    }
-}
 
 /// The duration and the statement's first line, if `line` logs one.
 fn duration_line(line: &str) -> Option<(Option<f64>, &str)> {
@@ -48,59 +35,66 @@ fn duration_line(line: &str) -> Option<(Option<f64>, &str)> {
     Some((ms, statement))
 }
 
-impl<R: BufRead> Iterator for Entries<R> {
-    type Item = std::io::Result<Option<Entry>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        // Find the next duration line.
-        let (ms, mut statement) = loop {
-            let line = match self.pending.take().map(Ok).or_else(|| self.lines.next())? {
-                Ok(line) => line,
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => continue,
-                Err(e) => return Some(Err(e)),
-            };
-            if let Some((ms, first)) = duration_line(&line) {
-                break (ms, first.to_owned());
+/// Read every entry of a PostgreSQL log, lending each to `each` (`None` for
+/// a corrupt one). The statement goes through one reused string.
+pub fn read(reader: impl BufRead, mut each: impl FnMut(Option<Entry<'_>>)) -> std::io::Result<()> {
+    let mut statement = String::new();
+    // The entry being read: its duration (`None` if unreadable), and whether
+    // one of its lines was not UTF-8.
+    let mut open: Option<Option<f64>> = None;
+    let mut unreadable = false;
+    let mut close = |ms: Option<f64>, statement: &str, unreadable: bool| {
+        let statement = statement.trim();
+        each(match ms {
+            Some(ms) if !statement.is_empty() && !unreadable => {
+                Some(Entry { statement, query_time_s: ms / 1000.0, rows_examined: 0, rows_sent: 0, database: None })
             }
-        };
-        // Its continuation lines.
-        loop {
-            match self.lines.next() {
-                Some(Ok(line)) if line.starts_with('\t') => {
+            _ => None,
+        });
+    };
+    super::for_each_line(reader, |line| {
+        let text = std::str::from_utf8(line);
+        if let Some(ms) = open {
+            match text {
+                Ok(continued) if continued.starts_with('\t') => {
                     statement.push('\n');
-                    statement.push_str(&line[1..]);
+                    statement.push_str(&continued[1..]);
+                    return;
                 }
-                Some(Ok(line)) => {
-                    self.pending = Some(line);
-                    break;
+                Err(_) if line.starts_with(b"\t") => {
+                    unreadable = true;
+                    return;
                 }
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Some(Ok(None));
+                _ => {
+                    close(ms, &statement, unreadable);
+                    open = None;
                 }
-                Some(Err(e)) => return Some(Err(e)),
-                None => break,
             }
         }
-        let statement = statement.trim();
-        Some(Ok(match ms {
-            Some(ms) if !statement.is_empty() => Some(Entry {
-                statement: statement.to_owned(),
-                query_time_s: ms / 1000.0,
-                rows_examined: 0,
-                rows_sent: 0,
-                database: None,
-            }),
-            _ => None,
-        }))
+        // Any other line that is not UTF-8 is not an entry either.
+        if let Some((ms, first)) = text.ok().and_then(duration_line) {
+            statement.clear();
+            statement.push_str(first);
+            unreadable = false;
+            open = Some(ms);
+        }
+    })?;
+    if let Some(ms) = open {
+        close(ms, &statement, unreadable);
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Vec<Option<Entry>> {
-        Entries::new(text.as_bytes()).map(Result::unwrap).collect()
+    use crate::digest::slowlog::tests::Owned;
+
+    fn parse(text: &str) -> Vec<Option<Owned>> {
+        let mut entries = Vec::new();
+        read(text.as_bytes(), |e| entries.push(e.map(Owned::from))).unwrap();
+        entries
     }
 
     #[test]
