@@ -14,7 +14,7 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 /// The plugins built into perfsage (`plugins/*`).
-const BUILT_INS: usize = 15;
+const BUILT_INS: usize = 16;
 
 #[test]
 fn run_audits_this_machine_and_prints_a_ranked_report() {
@@ -39,6 +39,7 @@ fn run_audits_this_machine_and_prints_a_ranked_report() {
             "long-transactions",
             "missing-index",
             "slow-queries",
+            "temp-spill",
             "vacuum",
         ]
         .contains(&p["name"].as_str().unwrap());

@@ -220,7 +220,7 @@ fn plugin_test_reports_a_missing_plugin_and_a_wrong_case_file_as_usage_errors() 
     let cache = tempfile::tempdir().unwrap();
     let out = output(perfsage(cache.path()).args(["plugin", "test", "nope", "--cases"]).arg(fixture("rules/cpu.toml")));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("nope: no such file, nor a built-in plugin (built-ins: cpu, db-cache, db-connections, disk, errors, hotspots, latency, long-transactions, memory, missing-index, network, saturation, slow-queries, upstream, vacuum)"));
+    assert!(stderr(&out).contains("nope: no such file, nor a built-in plugin (built-ins: cpu, db-cache, db-connections, disk, errors, hotspots, latency, long-transactions, memory, missing-index, network, saturation, slow-queries, temp-spill, upstream, vacuum)"));
 
     // A built-in can be tested by name; its case file must name it.
     let ok = output(perfsage(cache.path()).args(["plugin", "test", "cpu", "--cases"]).arg(fixture("rules/cpu.toml")));
