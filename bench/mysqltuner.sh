@@ -33,7 +33,7 @@ analyze table accounts, contacts, deals;"
 # The workload: lookups without an index, a report that sorts text on disk.
 for i in $(seq 200); do echo "select id, name from contacts where email = 'c$((i * 37))@example.com';"; done |
     mysql -h 127.0.0.1 -uroot "$db"
-for i in $(seq 20); do
+for i in $(seq 60); do
     echo "select a.name, d.note, sum(d.amount) from deals d join accounts a on a.id = d.account_id
           where d.stage = 'won' group by a.name, d.note order by 3 desc limit 10;"
 done | mysql -h 127.0.0.1 -uroot "$db" >/dev/null
@@ -54,7 +54,7 @@ python3 - target/bench/perfsage-mariadb.json <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 for f in report["findings"]:
-    if f["category"] and any(w in f["rule"] for w in ("db-", "missing-index", "slow-queries", "long-transactions", "vacuum")):
+    if f["category"] and any(w in f["rule"] for w in ("db-", "missing-index", "slow-queries", "long-transactions", "vacuum", "temp-spill")):
         actions = ", ".join(a["id"] for a in f["actions"])
         print(f"{f['severity']:9} {f['rule']:32} {f['target'][:60]:60} [{actions}]")
 PY

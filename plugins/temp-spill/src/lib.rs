@@ -9,7 +9,8 @@
 //!   temporary tables created on disk, `Created_tmp_disk_tables ÷
 //!   Created_tmp_tables`, above `max_disk_share` (default 25 %, MySQLTuner's
 //!   threshold), judged once the server has created `min_tmp_tables`
-//!   (default 1 000). `medium`, `high` from twice the threshold.
+//!   (default 100: the share of a handful means nothing). `medium`, `high`
+//!   from twice the threshold.
 //! - `temp-spill/temp-files` (PostgreSQL): statements wrote temporary files
 //!   (`pg_stat_database.temp_files`, `temp_bytes`) at least `min_temp_files`
 //!   times (default 100): each one is a sort or hash larger than `work_mem`.
@@ -70,7 +71,7 @@ impl Rule for Plugin {
                 "min_tmp_tables",
                 "Internal temporary tables (Created_tmp_tables) before the disk share is judged",
                 "tables",
-                1000.0,
+                100.0,
             )
             .range(0.0, 1.0e15),
         )
@@ -399,7 +400,7 @@ mod tests {
     #[test]
     fn few_spills_are_silent() {
         let findings =
-            run(vec![mariadb(10_000.0, 1_000.0), mariadb(500.0, 400.0), postgres(20, 1.0e9, 1.0e6)], None, vec![]);
+            run(vec![mariadb(10_000.0, 1_000.0), mariadb(50.0, 40.0), postgres(20, 1.0e9, 1.0e6)], None, vec![]);
         assert!(findings.is_empty(), "{findings:#?}");
     }
 
