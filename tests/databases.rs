@@ -329,3 +329,59 @@ fn mariadb_user_without_privileges_reads_what_it_may() {
     assert!(!tables.iter().any(|t| t["name"].as_str().unwrap().starts_with(&db.name)), "no rights, no tables");
     assert!(stderr.contains("PROCESS privilege"), "{stderr}");
 }
+
+#[test]
+fn mariadb_temporary_tables_on_disk_reach_the_temp_spill_rule() {
+    let db = MyDatabase::create();
+    let n = &db.name;
+    let disk_tables = || -> f64 {
+        my_value("select variable_value from information_schema.global_status where variable_name = 'CREATED_TMP_DISK_TABLES'")
+            .parse()
+            .unwrap()
+    };
+    let before = disk_tables();
+    // A GROUP BY over a text column: MariaDB builds the temporary table on
+    // disk (Aria) whatever its size.
+    my(&(0..20)
+        .map(|_| format!("select email, count(*) from {n}.contacts group by email order by 2 desc limit 1"))
+        .collect::<Vec<_>>());
+    assert!(disk_tables() >= before + 20.0, "each grouped query made a temporary table on disk");
+
+    // The share is server-wide and other tests move it; a zero threshold
+    // makes the finding certain, and the action's sizes come from the server.
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("pack.toml");
+    std::fs::write(&pack, "[plugins.temp-spill]\nparams = { max_disk_share = 0.0, min_tmp_tables = 1 }\n").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = output(perfsage(cache.path()).args([
+        "run",
+        "--window",
+        "100ms",
+        "--mysql",
+        &db.url(),
+        "-c",
+        pack.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = json(&out);
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "temp-spill/disk-tables")
+        .unwrap_or_else(|| panic!("no temp-spill finding: {}", report["findings"]));
+    assert_eq!(finding["target"], format!("mariadb {n}"));
+    let limit: u64 = my_value("select least(@@tmp_table_size, @@max_heap_table_size)").parse().unwrap();
+    let mib = 1u64 << 20;
+    let target = (2 * limit).min(256 * mib) / mib * mib;
+    let actions: Vec<&str> = finding["actions"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    if target > limit {
+        assert_eq!(actions, ["db.raise-tmp-table-size", "db.find-spilling-statements"]);
+        let detail = finding["actions"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("SET GLOBAL tmp_table_size = {target};")), "{detail}");
+    } else {
+        assert_eq!(actions, ["db.find-spilling-statements"], "the limits are already at the largest size suggested");
+    }
+}
