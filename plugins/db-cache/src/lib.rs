@@ -359,7 +359,7 @@ fn find_heavy_readers(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
+    use perfsage_sdk::testing::{check, database, empty_snapshot, memory_gib};
 
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -377,20 +377,7 @@ mod tests {
     }
 
     fn db(engine: &str, ratio: f64, status: &[(&str, f64)], tables: Vec<TableStat>) -> Database {
-        Database {
-            name: "crm".into(),
-            engine: engine.into(),
-            connections_used: 10,
-            connections_max: 100,
-            cache_hit_ratio: Some(ratio),
-            lock_waits: 0,
-            idle_in_transaction: 0,
-            deadlocks: None,
-            temp_files: None,
-            transactions: vec![],
-            tables,
-            status: status.iter().map(|(n, v)| NamedValue { name: (*n).into(), value: *v }).collect(),
-        }
+        Database { cache_hit_ratio: Some(ratio), tables, ..database(engine, status) }
     }
 
     fn postgres(ratio: f64, shared_buffers_gib: f64, data_gib: f64) -> Database {
@@ -412,22 +399,8 @@ mod tests {
         )
     }
 
-    fn memory(gib: f64) -> Memory {
-        Memory {
-            total_bytes: (gib * GIB) as u64,
-            used_bytes: 0,
-            available_bytes: (gib * GIB) as u64,
-            swap_total_bytes: 0,
-            swap_used_bytes: 0,
-            swap_in_per_sec: None,
-            swap_out_per_sec: None,
-            major_faults_per_sec: None,
-            oom_kills: None,
-        }
-    }
-
     fn run(databases: Vec<Database>, ram_gib: Option<f64>, config: Vec<ConfigEntry>) -> Vec<Finding> {
-        let s = Snapshot { databases: Some(databases), memory: ram_gib.map(memory), ..empty_snapshot() };
+        let s = Snapshot { databases: Some(databases), memory: ram_gib.map(memory_gib), ..empty_snapshot() };
         check::<Plugin>(&s, config).unwrap()
     }
 

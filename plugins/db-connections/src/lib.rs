@@ -266,23 +266,10 @@ fn find_lock_or_slow_query(label: &str, running: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
+    use perfsage_sdk::testing::{check, database, empty_snapshot};
 
     fn db(engine: &str, used: u32, max: u32, status: &[(&str, f64)]) -> Database {
-        Database {
-            name: "crm".into(),
-            engine: engine.into(),
-            connections_used: used,
-            connections_max: max,
-            cache_hit_ratio: None,
-            lock_waits: 0,
-            idle_in_transaction: 0,
-            deadlocks: None,
-            temp_files: None,
-            transactions: vec![],
-            tables: vec![],
-            status: status.iter().map(|(n, v)| NamedValue { name: (*n).into(), value: *v }).collect(),
-        }
+        Database { connections_used: used, connections_max: max, ..database(engine, status) }
     }
 
     fn cpu(cores: u32) -> Cpu {

@@ -301,27 +301,14 @@ fn find_blocker(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
+    use perfsage_sdk::testing::{check, database, empty_snapshot};
 
     fn tx(pid: u32, age_s: f64, state: &str) -> DbTransaction {
         DbTransaction { pid, age_s, state: state.into(), query: "update deals set stage = $1 where id = $2".into() }
     }
 
     fn db(engine: &str, transactions: Vec<DbTransaction>, idle: u32, lock_waits: u32) -> Database {
-        Database {
-            name: "crm".into(),
-            engine: engine.into(),
-            connections_used: 10,
-            connections_max: 100,
-            cache_hit_ratio: None,
-            lock_waits,
-            idle_in_transaction: idle,
-            deadlocks: None,
-            temp_files: None,
-            transactions,
-            tables: vec![],
-            status: vec![],
-        }
+        Database { transactions, idle_in_transaction: idle, lock_waits, ..database(engine, &[]) }
     }
 
     fn run(databases: Vec<Database>, config: Vec<ConfigEntry>) -> Vec<Finding> {

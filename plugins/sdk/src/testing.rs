@@ -62,6 +62,43 @@ pub fn empty_snapshot() -> Snapshot {
     }
 }
 
+/// A database named `crm` of `engine` with these status counters and
+/// settings, 10 of 100 connections used, and nothing else; a test sets the
+/// fields its rule reads: `Database { temp_files: Some(9), ..database("mariadb", &[]) }`.
+pub fn database(engine: &str, status: &[(&str, f64)]) -> crate::Database {
+    crate::Database {
+        name: "crm".into(),
+        engine: engine.into(),
+        connections_used: 10,
+        connections_max: 100,
+        cache_hit_ratio: None,
+        lock_waits: 0,
+        idle_in_transaction: 0,
+        deadlocks: None,
+        temp_files: None,
+        transactions: vec![],
+        tables: vec![],
+        status: status.iter().map(|(name, value)| crate::NamedValue { name: (*name).into(), value: *value }).collect(),
+    }
+}
+
+/// The memory section of a host with `total_gib` installed, all of it
+/// available, no swap and no pressure.
+pub fn memory_gib(total_gib: f64) -> crate::Memory {
+    let bytes = (total_gib * 1024.0 * 1024.0 * 1024.0) as u64;
+    crate::Memory {
+        total_bytes: bytes,
+        used_bytes: 0,
+        available_bytes: bytes,
+        swap_total_bytes: 0,
+        swap_used_bytes: 0,
+        swap_in_per_sec: None,
+        swap_out_per_sec: None,
+        major_faults_per_sec: None,
+        oom_kills: None,
+    }
+}
+
 /// A series sampled once a minute from time 0, labelled with its service.
 pub fn series_per_minute(name: &str, service: &str, values: &[f64]) -> crate::Series {
     crate::Series {

@@ -332,25 +332,10 @@ fn find_spilling_statements(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
-
-    const GIB: f64 = 1024.0 * MIB;
+    use perfsage_sdk::testing::{check, database, empty_snapshot, memory_gib};
 
     fn db(engine: &str, temp_files: Option<u64>, status: &[(&str, f64)]) -> Database {
-        Database {
-            name: "crm".into(),
-            engine: engine.into(),
-            connections_used: 10,
-            connections_max: 100,
-            cache_hit_ratio: None,
-            lock_waits: 0,
-            idle_in_transaction: 0,
-            deadlocks: None,
-            temp_files,
-            transactions: vec![],
-            tables: vec![],
-            status: status.iter().map(|(n, v)| NamedValue { name: (*n).into(), value: *v }).collect(),
-        }
+        Database { temp_files, ..database(engine, status) }
     }
 
     fn mariadb(created: f64, on_disk: f64) -> Database {
@@ -374,22 +359,8 @@ mod tests {
         )
     }
 
-    fn memory(gib: f64) -> Memory {
-        Memory {
-            total_bytes: (gib * GIB) as u64,
-            used_bytes: 0,
-            available_bytes: (gib * GIB) as u64,
-            swap_total_bytes: 0,
-            swap_used_bytes: 0,
-            swap_in_per_sec: None,
-            swap_out_per_sec: None,
-            major_faults_per_sec: None,
-            oom_kills: None,
-        }
-    }
-
     fn run(databases: Vec<Database>, ram_gib: Option<f64>, config: Vec<ConfigEntry>) -> Vec<Finding> {
-        let s = Snapshot { databases: Some(databases), memory: ram_gib.map(memory), ..empty_snapshot() };
+        let s = Snapshot { databases: Some(databases), memory: ram_gib.map(memory_gib), ..empty_snapshot() };
         check::<Plugin>(&s, config).unwrap()
     }
 

@@ -229,7 +229,7 @@ fn tune_autovacuum(ctx: &Ctx, impact: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
+    use perfsage_sdk::testing::{check, database, empty_snapshot};
 
     const NOW: i64 = 1_750_000_000_000;
     const DAY: i64 = 86_400_000;
@@ -248,20 +248,7 @@ mod tests {
     }
 
     fn db(engine: &str, tables: Vec<TableStat>, transactions: Vec<DbTransaction>) -> Database {
-        Database {
-            name: "crm".into(),
-            engine: engine.into(),
-            connections_used: 10,
-            connections_max: 100,
-            cache_hit_ratio: None,
-            lock_waits: 0,
-            idle_in_transaction: 0,
-            deadlocks: None,
-            temp_files: None,
-            transactions,
-            tables,
-            status: vec![],
-        }
+        Database { tables, transactions, ..database(engine, &[]) }
     }
 
     fn run(databases: Vec<Database>, config: Vec<ConfigEntry>) -> Vec<Finding> {
