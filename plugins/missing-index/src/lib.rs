@@ -345,20 +345,7 @@ mod tests {
     }
 
     fn database(engine: &str, tables: Vec<TableStat>) -> Database {
-        Database {
-            name: "crm".into(),
-            engine: engine.into(),
-            connections_used: 5,
-            connections_max: 100,
-            cache_hit_ratio: Some(0.999),
-            lock_waits: 0,
-            idle_in_transaction: 0,
-            deadlocks: Some(0),
-            temp_files: Some(0),
-            transactions: vec![],
-            tables,
-            status: vec![],
-        }
+        Database { tables, ..perfsage_sdk::testing::database(engine, &[]) }
     }
 
     fn snapshot(queries: Vec<Query>, databases: Vec<Database>) -> Snapshot {

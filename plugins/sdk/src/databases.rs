@@ -46,23 +46,9 @@ pub fn short_text(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NamedValue;
 
     fn db() -> Database {
-        Database {
-            name: "crm".into(),
-            engine: POSTGRESQL.into(),
-            connections_used: 1,
-            connections_max: 100,
-            cache_hit_ratio: None,
-            lock_waits: 0,
-            idle_in_transaction: 0,
-            deadlocks: None,
-            temp_files: None,
-            transactions: vec![],
-            tables: vec![],
-            status: vec![NamedValue { name: "blks_hit".into(), value: 42.0 }],
-        }
+        crate::testing::database(POSTGRESQL, &[("blks_hit", 42.0)])
     }
 
     #[test]
