@@ -407,6 +407,16 @@ mod tests {
     }
 
     #[test]
+    fn lines_that_straddle_the_buffer_end_come_out_whole() {
+        let text = b"first line\r\na line longer than the buffer by far\n\nlast, without a newline";
+        let mut lines = Vec::new();
+        for_each_line(BufReader::with_capacity(7, &text[..]), |line| lines.push(line.to_vec())).unwrap();
+        let expected: Vec<&[u8]> =
+            vec![b"first line", b"a line longer than the buffer by far", b"", b"last, without a newline"];
+        assert_eq!(lines, expected);
+    }
+
+    #[test]
     fn the_log_kind_shows_in_its_first_entries() {
         assert_eq!(LogKind::detect(mysql_entry(1).as_bytes()), LogKind::MySql);
         let pg = b"2026-11-27 00:00:01 UTC [1] LOG:  duration: 1.0 ms  statement: select 1\n";
