@@ -1,9 +1,25 @@
 //! The local database servers the database tests use (PostgreSQL on
 //! 127.0.0.1:5432 with trust auth, MariaDB on 127.0.0.1:3306 as root without a
 //! password), and a way to run statements on MariaDB.
+//!
+//! `tests/databases.rs` takes other addresses from `PERFSAGE_TEST_POSTGRES`
+//! and `PERFSAGE_TEST_MARIADB` (`host:port`, same users): the statement tests
+//! need `pg_stat_statements` preloaded and `performance_schema` on, which
+//! `.ci/databases.sh` turns on with a restart; a server of one's own with
+//! both lets them run without restarting a shared one.
 
 /// The MariaDB server, as root, without a default database.
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+
+/// PostgreSQL's `host:port` for `tests/databases.rs`.
+pub fn postgres_addr() -> String {
+    std::env::var("PERFSAGE_TEST_POSTGRES").unwrap_or_else(|_| "127.0.0.1:5432".to_owned())
+}
+
+/// MariaDB's `host:port` for `tests/databases.rs`.
+pub fn mariadb_addr() -> String {
+    std::env::var("PERFSAGE_TEST_MARIADB").unwrap_or_else(|_| "127.0.0.1:3306".to_owned())
+}
 
 /// A current-thread runtime for one blocking call into an async client.
 pub fn runtime() -> tokio::runtime::Runtime {
