@@ -487,11 +487,20 @@ fn hints(query: &Value) -> Vec<&str> {
     query["plan_hints"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect()
 }
 
+const NEEDS_STATEMENTS: &str = "this test needs per-statement statistics: pg_stat_statements in \
+PostgreSQL's shared_preload_libraries and MariaDB's performance_schema on (.ci/databases.sh sets both, restarting the \
+servers), or servers of your own that have them, named by PERFSAGE_TEST_POSTGRES / PERFSAGE_TEST_MARIADB";
+
 /// Needs `pg_stat_statements` in `shared_preload_libraries` (`.ci/databases.sh`).
 #[test]
 fn postgres_statements_that_could_run_user_functions_are_not_explained() {
     let db = PgDatabase::create();
     let session = db.session();
+    let preloaded = session.number(
+        "select count(*) from pg_settings where name = 'shared_preload_libraries'
+                                    and setting like '%pg_stat_statements%'",
+    );
+    assert_eq!(preloaded, 1, "{NEEDS_STATEMENTS}");
     // A VOLATILE plpgsql function that writes a canary row each time it runs,
     // a SQL function over it, an operator and a view that call it.
     session.run(
@@ -540,6 +549,7 @@ fn postgres_statements_that_could_run_user_functions_are_not_explained() {
 /// Needs `performance_schema` on (`.ci/databases.sh`).
 #[test]
 fn mariadb_statements_that_call_stored_functions_are_not_explained() {
+    assert_eq!(my_value("select @@performance_schema"), "1", "{NEEDS_STATEMENTS}");
     let db = MyDatabase::create();
     let n = &db.name;
     my(&[
