@@ -613,3 +613,34 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
     let problems = String::from_utf8_lossy(&verified.stderr);
     assert!(verified.status.success() && problems.trim().is_empty(), "systemd-analyze verify: {problems}");
 }
+
+/// A source that stalls (a TCP listener that accepts and never answers, as
+/// `--postgres` and `--mysql`) times out: the audit is stored `degraded` with
+/// the cause, exits 3, and under `--every` the next audit still runs.
+#[test]
+fn a_stalled_database_source_degrades_the_audit_and_the_service_goes_on() {
+    let state = State::new();
+    let stalled = support::db::StalledServer::start();
+    let pg = format!("postgresql://perfsage@127.0.0.1:{}/shop", stalled.port);
+    let my = format!("mysql://perfsage@127.0.0.1:{}/shop", stalled.port);
+    let sources = ["--window", "100ms", "--source-timeout", "1s", "--postgres", &pg, "--mysql", &my];
+    let out = output(state.command(&["audit", "--format", "json", "--target", "db1"]).args(sources));
+    assert_eq!(out.status.code(), Some(3), "a timed-out source makes the audit incomplete");
+    let audit = json(&out);
+    assert_eq!(audit["audit"]["status"], "degraded");
+    let error = audit["audit"]["error"].as_str().unwrap();
+    let port = stalled.port;
+    assert!(error.contains(&format!("postgresql:127.0.0.1:{port}/shop: timed out after 1 s connecting")), "{error}");
+    assert!(error.contains(&format!("mysql:127.0.0.1:{port}/shop: timed out after 1 s connecting")), "{error}");
+    assert!(audit["report"]["findings"].is_array(), "the system sections were still checked");
+    let listed = json(&output(&mut state.command(&["history", "--format", "json"])));
+    assert_eq!(listed[0]["status"], "degraded");
+    assert_eq!(listed[0]["error"], error, "the history keeps the cause");
+
+    let service = Service::start(&state, &[&["--every", "200ms", "--target", "db1"][..], &sources[..]].concat());
+    wait_for(&state, "two more degraded audits", |audits| audits.iter().filter(|a| a.1 == "degraded").count() >= 3);
+    service.signal(libc::SIGTERM);
+    let (code, err) = service.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "clean exit on SIGTERM");
+    assert!(err.contains("degraded") && err.contains("timed out after 1 s connecting"), "{err}");
+}

@@ -10,7 +10,7 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
-use support::db::{mariadb_addr, mariadb_at, postgres_addr, runtime};
+use support::db::{StalledServer, mariadb_addr, mariadb_at, postgres_addr, runtime};
 use support::*;
 
 /// The PostgreSQL server as its superuser, without a database.
@@ -396,48 +396,6 @@ fn mariadb_temporary_tables_on_disk_reach_the_temp_spill_rule() {
         assert!(detail.contains(&format!("SET GLOBAL tmp_table_size = {target};")), "{detail}");
     } else {
         assert_eq!(actions, ["db.find-spilling-statements"], "the limits are already at the largest size suggested");
-    }
-}
-
-/// A TCP listener on 127.0.0.1 that accepts every connection and never says
-/// a word: a database server that hangs after the handshake's first byte.
-struct StalledServer {
-    port: u16,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<usize>>,
-}
-
-impl StalledServer {
-    fn start() -> StalledServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            // Held open, unread and unanswered, until the test ends.
-            let mut held = Vec::new();
-            while !stopping.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((socket, _)) => held.push(socket),
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
-                }
-            }
-            held.len()
-        });
-        StalledServer { port, stop, thread: Some(thread) }
-    }
-
-    /// Stop, and say how many connections it accepted.
-    fn accepted(mut self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for StalledServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

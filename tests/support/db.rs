@@ -8,6 +8,9 @@
 //! `.ci/databases.sh` turns on with a restart; a server of one's own with
 //! both lets them run without restarting a shared one.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// The MariaDB server, as root, without a default database.
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
 
@@ -51,4 +54,46 @@ pub fn mariadb_at(url: &str, statements: &[String]) -> Vec<Vec<String>> {
 /// [`mariadb_at`] the server, without a default database.
 pub fn mariadb(statements: &[String]) -> Vec<Vec<String>> {
     mariadb_at(MARIADB, statements)
+}
+
+/// A TCP listener on 127.0.0.1 that accepts every connection and never says
+/// a word: a database server that hangs after the handshake's first byte.
+pub struct StalledServer {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl StalledServer {
+    pub fn start() -> StalledServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            // Held open, unread and unanswered, until the test ends.
+            let mut held = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((socket, _)) => held.push(socket),
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+            held.len()
+        });
+        StalledServer { port, stop, thread: Some(thread) }
+    }
+
+    /// Stop, and say how many connections it accepted.
+    pub fn accepted(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for StalledServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
