@@ -644,3 +644,31 @@ fn a_stalled_database_source_degrades_the_audit_and_the_service_goes_on() {
     assert_eq!(code, Some(0), "clean exit on SIGTERM");
     assert!(err.contains("degraded") && err.contains("timed out after 1 s connecting"), "{err}");
 }
+
+/// Every deployment stops a hung audit, and later than a healthy one with
+/// stalled database sources could take (the default source timeout).
+#[test]
+fn every_deployment_bounds_an_audit_beyond_the_source_timeout() {
+    let root = support::repo_root();
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let pack: toml::Table = toml::from_str(&read("rules/default.toml")).unwrap();
+    let source_s = pack["sources"]["timeout_ms"].as_integer().unwrap() / 1000;
+    let seconds_after = |text: &str, key: &str, unit: &str| -> i64 {
+        let line = text.lines().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no {key}"));
+        let value = line.trim_start()[key.len()..].trim();
+        let number: i64 = value.trim_end_matches(unit).parse().unwrap_or_else(|_| panic!("{line}"));
+        if unit == "min" || unit == "m" { number * 60 } else { number }
+    };
+    let bounds = [
+        ("systemd", seconds_after(&read("deploy/systemd/perfsage-audit.service"), "TimeoutStartSec=", "min")),
+        ("kubernetes", seconds_after(&read("deploy/kubernetes/cronjob.yaml"), "activeDeadlineSeconds:", "")),
+    ];
+    let cron = read("deploy/cron/perfsage");
+    let line = cron.lines().find(|l| !l.starts_with('#') && l.contains("perfsage audit")).unwrap();
+    let limit = line.split_whitespace().skip_while(|w| *w != "timeout").nth(2).expect("timeout --kill-after=.. LIMIT");
+    let bounds = [bounds[0], bounds[1], ("cron", limit.trim_end_matches('m').parse::<i64>().unwrap() * 60)];
+    for (deployment, bound) in bounds {
+        assert!(bound >= 4 * source_s, "{deployment}: {bound} s does not leave a stalled source's {source_s} s room");
+        assert!(bound <= 600, "{deployment}: {bound} s lets a hung audit block the next run for too long");
+    }
+}
