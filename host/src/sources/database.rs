@@ -73,7 +73,7 @@ pub async fn within<T>(
 /// `30 s`, `1.5 s`, `250 ms`.
 pub fn human(duration: Duration) -> String {
     let ms = duration.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else if ms >= 1000 {
         format!("{:.1} s", ms as f64 / 1000.0)

@@ -494,9 +494,8 @@ impl UserCode {
                 let escapes = previous.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("e")) && !dotted;
                 i += 1;
                 while i < chars.len() {
-                    if escapes && chars[i] == '\\' {
-                        i += 2;
-                    } else if chars[i] == '\'' && at(i + 1) == '\'' {
+                    // A backslash escape, or a doubled quote, skips two characters.
+                    if (escapes && chars[i] == '\\') || (chars[i] == '\'' && at(i + 1) == '\'') {
                         i += 2;
                     } else if chars[i] == '\'' {
                         i += 1;
