@@ -432,6 +432,36 @@ fn servers_that_accept_and_stall_time_out_naming_the_source_the_timeout_and_the_
     assert!(stderr.contains("timed out after 1.5 s connecting"), "{stderr}");
 }
 
+#[test]
+fn postgres_read_that_blocks_mid_source_times_out_naming_the_view() {
+    let db = PgDatabase::create();
+    // Another session's exclusive lock: pg_stat_user_tables waits on it for
+    // the size of `deals`, the way a migration blocks a monitoring query.
+    let migration = db.session();
+    migration.run("begin; lock table deals in access exclusive mode");
+    let started = std::time::Instant::now();
+    let (code, snap, stderr) = snapshot(&["--source-timeout", "2s", "--postgres", &db.url("postgres")]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(4), "the run took {took:?} with a 2 s source timeout");
+    let label = format!("postgresql:{}/{}", postgres_addr(), db.name);
+    assert!(stderr.contains(&format!("{label}: timed out after 2 s reading pg_stat_user_tables")), "{stderr}");
+    assert_eq!(snap["meta"]["sources"], serde_json::json!(["system"]));
+    // The server cancelled perfsage's statement too (its statement_timeout): no
+    // session of perfsage is left waiting behind the lock.
+    let waiting = || {
+        migration.number(
+            "select count(*) from pg_stat_activity where application_name = 'perfsage' and wait_event_type = 'Lock'",
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while waiting() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(waiting(), 0, "perfsage's statement still waits on the server");
+    migration.run("rollback");
+}
+
 /// The `queries` entry whose text contains `needle`.
 fn query<'a>(snapshot: &'a Value, needle: &str) -> &'a Value {
     let queries = snapshot["queries"].as_array().expect("queries");
