@@ -4,7 +4,8 @@
 //! A database source connects once, reads each statistics view on its own and
 //! turns a view it may not read (missing privilege, extension not installed,
 //! instrumentation off) into a warning that says how to fix it: what can be
-//! read is read. Only a failure to connect (or a broken URL) fails the source.
+//! read is read. Only a failure to connect, a broken URL or the deadline below
+//! fails the source.
 //! Each source drives its async client on a current-thread tokio runtime of its
 //! own, so the rest of perfsage stays synchronous.
 //!
