@@ -502,6 +502,10 @@ fn postgres_statements_that_could_run_user_functions_are_not_explained() {
          create operator === (leftarg = int, rightarg = int, function = canary_eq);
          create view canary_view as select id, canary_bump(id) as bumped from accounts;
          create view canary_view2 as select * from canary_view;
+         create type canary_t as (n int);
+         create function canary_to(x int) returns canary_t language plpgsql immutable
+           as $$ begin return row(x)::canary_t; end $$;
+         create cast (int as canary_t) with function canary_to(int);
          select pg_stat_statements_reset();",
     );
     session.run(
@@ -509,6 +513,7 @@ fn postgres_statements_that_could_run_user_functions_are_not_explained() {
          select canary_sql(id) from accounts where id = 2;
          select count(*) from accounts where id === 3;
          select bumped from canary_view2 where id = 4;
+         select id::canary_t from accounts where id = 5;
          select count(*) from deals where stage = 'won';",
     );
     let canary = || session.number("select count(*) from canary");
@@ -524,6 +529,7 @@ fn postgres_statements_that_could_run_user_functions_are_not_explained() {
         ("canary_sql(id)", "names public.canary_sql"),
         ("===", "uses operator ===, implemented or estimated by a function outside pg_catalog"),
         ("canary_view2", "reads canary_view, whose view, policies or defaults call a function outside pg_catalog"),
+        ("::canary_t", "may cast integer to canary_t, a cast done by a function outside pg_catalog"),
     ] {
         assert_eq!(hints(query(&snap, needle)), ["not-explained:user-function"], "{needle}");
         let line = stderr.lines().find(|l| l.contains("not explained") && l.contains(needle));

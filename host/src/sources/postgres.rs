@@ -31,8 +31,10 @@
 //! function outside `pg_catalog` written in anything but C (those only a
 //! superuser installs), or when a relation it names is a view, or carries
 //! row-security policies or column defaults, that use a function outside
-//! `pg_catalog` (followed through views of views). Such a statement gets the
-//! plan hint `not-explained:user-function` and a warning naming the function.
+//! `pg_catalog` (followed through views of views), or when a cast it may do
+//! (an implicit one, or one to a type it names) is such a function. Such a
+//! statement gets the plan hint `not-explained:user-function` and a warning
+//! naming the function.
 //! Only SELECT, INSERT, UPDATE and DELETE are explained, each in a read-only
 //! transaction that is rolled back, under a statement timeout.
 
@@ -50,7 +52,9 @@ const NOT_EXPLAINED: &str = "not-explained:user-function";
 
 /// Which of a statement's words and operators lead to a function outside
 /// `pg_catalog` ($1: the words, $2: the operator runs); each column is null
-/// when none does, else names them.
+/// when none does, else names them: functions named, operators used,
+/// relations read, casts (implicit or assignment ones, which need no
+/// syntax, and explicit ones to a type the statement names).
 const USER_CODE: &str = "
 with recursive
     own(oid) as (select oid from pg_proc where pronamespace <> 'pg_catalog'::regnamespace),
@@ -83,7 +87,11 @@ select
             or (d.classid = 'pg_policy'::regclass
                 and d.objid in (select oid from pg_policy where polrelid = c.oid))
             or (d.classid = 'pg_attrdef'::regclass
-                and d.objid in (select oid from pg_attrdef where adrelid = c.oid)))))";
+                and d.objid in (select oid from pg_attrdef where adrelid = c.oid))))),
+    (select string_agg(distinct format_type(c.castsource, null) || ' to ' || format_type(c.casttarget, null), ', ')
+     from pg_cast c join pg_type t on t.oid = c.casttarget
+     where c.castfunc in (select oid from uncompiled)
+       and (c.castcontext in ('i', 'a') or t.typname = any($1)))";
 /// How many tables (most rows read sequentially first) and statements to keep.
 const MAX_TABLES: i64 = 200;
 const MAX_QUERIES: i64 = 100;
@@ -353,14 +361,16 @@ impl Reader<'_> {
             return Ok(Some(format!("calls a function of schema {schema}, outside pg_catalog")));
         }
         let row = self.client.query_one(USER_CODE, &[&names.words, &names.operators]).await?;
-        let (functions, operators, relations): (Option<String>, Option<String>, Option<String>) =
-            (row.get(0), row.get(1), row.get(2));
+        let (functions, operators, relations, casts): (Option<String>, Option<String>, Option<String>, Option<String>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         Ok(if let Some(functions) = functions {
             Some(format!("names {functions}, a function outside pg_catalog that planning could run"))
         } else if let Some(operators) = operators {
             Some(format!("uses operator {operators}, implemented or estimated by a function outside pg_catalog"))
+        } else if let Some(relations) = relations {
+            Some(format!("reads {relations}, whose view, policies or defaults call a function outside pg_catalog"))
         } else {
-            relations.map(|r| format!("reads {r}, whose view, policies or defaults call a function outside pg_catalog"))
+            casts.map(|c| format!("may cast {c}, a cast done by a function outside pg_catalog"))
         })
     }
 
