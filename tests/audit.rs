@@ -613,3 +613,62 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
     let problems = String::from_utf8_lossy(&verified.stderr);
     assert!(verified.status.success() && problems.trim().is_empty(), "systemd-analyze verify: {problems}");
 }
+
+/// A source that stalls (a TCP listener that accepts and never answers, as
+/// `--postgres` and `--mysql`) times out: the audit is stored `degraded` with
+/// the cause, exits 3, and under `--every` the next audit still runs.
+#[test]
+fn a_stalled_database_source_degrades_the_audit_and_the_service_goes_on() {
+    let state = State::new();
+    let stalled = support::db::StalledServer::start();
+    let pg = format!("postgresql://perfsage@127.0.0.1:{}/shop", stalled.port);
+    let my = format!("mysql://perfsage@127.0.0.1:{}/shop", stalled.port);
+    let sources = ["--window", "100ms", "--source-timeout", "1s", "--postgres", &pg, "--mysql", &my];
+    let out = output(state.command(&["audit", "--format", "json", "--target", "db1"]).args(sources));
+    assert_eq!(out.status.code(), Some(3), "a timed-out source makes the audit incomplete");
+    let audit = json(&out);
+    assert_eq!(audit["audit"]["status"], "degraded");
+    let error = audit["audit"]["error"].as_str().unwrap();
+    let port = stalled.port;
+    assert!(error.contains(&format!("postgresql:127.0.0.1:{port}/shop: timed out after 1 s connecting")), "{error}");
+    assert!(error.contains(&format!("mysql:127.0.0.1:{port}/shop: timed out after 1 s connecting")), "{error}");
+    assert!(audit["report"]["findings"].is_array(), "the system sections were still checked");
+    let listed = json(&output(&mut state.command(&["history", "--format", "json"])));
+    assert_eq!(listed[0]["status"], "degraded");
+    assert_eq!(listed[0]["error"], error, "the history keeps the cause");
+
+    let service = Service::start(&state, &[&["--every", "200ms", "--target", "db1"][..], &sources[..]].concat());
+    wait_for(&state, "two more degraded audits", |audits| audits.iter().filter(|a| a.1 == "degraded").count() >= 3);
+    service.signal(libc::SIGTERM);
+    let (code, err) = service.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "clean exit on SIGTERM");
+    assert!(err.contains("degraded") && err.contains("timed out after 1 s connecting"), "{err}");
+}
+
+/// Every deployment stops a hung audit, and later than a healthy one with
+/// stalled database sources could take (the default source timeout).
+#[test]
+fn every_deployment_bounds_an_audit_beyond_the_source_timeout() {
+    let root = support::repo_root();
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let pack: toml::Table = toml::from_str(&read("rules/default.toml")).unwrap();
+    let source_s = pack["sources"]["timeout_ms"].as_integer().unwrap() / 1000;
+    let seconds_after = |text: &str, key: &str, unit: &str| -> i64 {
+        let line = text.lines().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no {key}"));
+        let value = line.trim_start()[key.len()..].trim();
+        let number: i64 = value.trim_end_matches(unit).parse().unwrap_or_else(|_| panic!("{line}"));
+        if unit == "min" || unit == "m" { number * 60 } else { number }
+    };
+    let bounds = [
+        ("systemd", seconds_after(&read("deploy/systemd/perfsage-audit.service"), "TimeoutStartSec=", "min")),
+        ("kubernetes", seconds_after(&read("deploy/kubernetes/cronjob.yaml"), "activeDeadlineSeconds:", "")),
+    ];
+    let cron = read("deploy/cron/perfsage");
+    let line = cron.lines().find(|l| !l.starts_with('#') && l.contains("perfsage audit")).unwrap();
+    let limit = line.split_whitespace().skip_while(|w| *w != "timeout").nth(2).expect("timeout --kill-after=.. LIMIT");
+    let bounds = [bounds[0], bounds[1], ("cron", limit.trim_end_matches('m').parse::<i64>().unwrap() * 60)];
+    for (deployment, bound) in bounds {
+        assert!(bound >= 4 * source_s, "{deployment}: {bound} s does not leave a stalled source's {source_s} s room");
+        assert!(bound <= 600, "{deployment}: {bound} s lets a hung audit block the next run for too long");
+    }
+}

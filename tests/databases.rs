@@ -10,10 +10,23 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
-use support::db::{MARIADB as MY, mariadb as my, runtime};
+use support::db::{StalledServer, mariadb_addr, mariadb_at, postgres_addr, runtime};
 use support::*;
 
-const PG: &str = "postgresql://postgres@127.0.0.1:5432";
+/// The PostgreSQL server as its superuser, without a database.
+fn pg_admin() -> String {
+    format!("postgresql://postgres@{}", postgres_addr())
+}
+
+/// The MariaDB server as root, without a default database.
+fn my_admin() -> String {
+    format!("mysql://root@{}", mariadb_addr())
+}
+
+/// Run statements on MariaDB as root; the last one's rows.
+fn my(statements: &[String]) -> Vec<Vec<String>> {
+    mariadb_at(&my_admin(), statements)
+}
 
 fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -59,7 +72,7 @@ struct PgDatabase {
 impl PgDatabase {
     fn create() -> Self {
         let name = unique("pg");
-        PgSession::open(&format!("{PG}/postgres")).run(&format!("create database {name}"));
+        PgSession::open(&format!("{}/postgres", pg_admin())).run(&format!("create database {name}"));
         let db = PgDatabase { name, role: None };
         db.session().run(
             "create table accounts (id int primary key, name text not null);
@@ -76,7 +89,7 @@ impl PgDatabase {
     }
 
     fn url(&self, user: &str) -> String {
-        format!("postgresql://{user}@127.0.0.1:5432/{}", self.name)
+        format!("postgresql://{user}@{}/{}", postgres_addr(), self.name)
     }
 
     fn session(&self) -> PgSession {
@@ -86,7 +99,7 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        let admin = PgSession::open(&format!("{PG}/postgres"));
+        let admin = PgSession::open(&format!("{}/postgres", pg_admin()));
         admin.run(&format!("drop database if exists {} with (force)", self.name));
         if let Some(role) = &self.role {
             admin.run(&format!("drop role if exists {role}"));
@@ -114,7 +127,7 @@ fn status(snapshot: &Value, name: &str) -> f64 {
 #[test]
 fn postgres_statistics_follow_a_real_workload() {
     let db = PgDatabase::create();
-    let label = format!("postgresql:127.0.0.1:5432/{}", db.name);
+    let label = format!("postgresql:{}/{}", postgres_addr(), db.name);
     let (code, before, _) = snapshot(&["--postgres", &db.url("postgres")]);
     assert_eq!(code, Some(0));
     let scans_before = table(&before, "public.deals")["seq_scans"].as_u64().unwrap();
@@ -259,7 +272,7 @@ impl MyDatabase {
     }
 
     fn url(&self) -> String {
-        format!("{MY}/{}", self.name)
+        format!("{}/{}", my_admin(), self.name)
     }
 }
 
@@ -287,7 +300,7 @@ fn mariadb_statistics_follow_a_real_workload() {
     let (code, after, stderr) = snapshot(&["--mysql", &db.url()]);
     assert_eq!(code, Some(0));
 
-    let label = format!("mysql:127.0.0.1:3306/{n}");
+    let label = format!("mysql:{}/{n}", mariadb_addr());
     assert!(after["meta"]["sources"].as_array().unwrap().iter().any(|s| s == label.as_str()), "{}", after["meta"]);
     let database = &after["databases"][0];
     assert_eq!(database["engine"], "mariadb");
@@ -320,7 +333,7 @@ fn mariadb_user_without_privileges_reads_what_it_may() {
     my(&[format!("create user '{user}'@'%'")]);
     db.user = Some(user.clone());
 
-    let (code, snap, stderr) = snapshot(&["--mysql", &format!("mysql://{user}@127.0.0.1:3306")]);
+    let (code, snap, stderr) = snapshot(&["--mysql", &format!("mysql://{user}@{}", mariadb_addr())]);
     assert_eq!(code, Some(0), "a view it may not read is a warning, not a failure");
     let database = &snap["databases"][0];
     assert_eq!(database["connections_max"].as_u64().unwrap().to_string(), my_value("select @@max_connections"));
@@ -384,4 +397,216 @@ fn mariadb_temporary_tables_on_disk_reach_the_temp_spill_rule() {
     } else {
         assert_eq!(actions, ["db.find-spilling-statements"], "the limits are already at the largest size suggested");
     }
+}
+
+#[test]
+fn servers_that_accept_and_stall_time_out_naming_the_source_the_timeout_and_the_step() {
+    let stalled = StalledServer::start();
+    let pg = format!("postgresql://postgres@127.0.0.1:{}/shop", stalled.port);
+    let my = format!("mysql://root@127.0.0.1:{}/shop", stalled.port);
+    let timeout = std::time::Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let (code, snap, stderr) = snapshot(&["--source-timeout", "2s", "--postgres", &pg, "--mysql", &my]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(3), "a source that timed out makes the run incomplete");
+    // Both time out together (the sources run in parallel), well within twice the timeout.
+    assert!(took >= timeout && took < 2 * timeout, "the run took {took:?} with a {timeout:?} source timeout");
+    let port = stalled.port;
+    for label in [format!("postgresql:127.0.0.1:{port}/shop"), format!("mysql:127.0.0.1:{port}/shop")] {
+        assert!(stderr.contains(&format!("{label}: timed out after 2 s connecting")), "{label}: {stderr}");
+    }
+    assert_eq!(snap["meta"]["sources"], serde_json::json!(["system"]), "the run went on without them");
+    assert!(snap["cpu"].is_object());
+    assert_eq!(stalled.accepted(), 2, "both clients got as far as a connection");
+
+    // The rule pack says the same thing as the flag.
+    let stalled = StalledServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("pack.toml");
+    let url = format!("postgresql://postgres@127.0.0.1:{}/shop", stalled.port);
+    std::fs::write(&pack, format!("[sources]\ntimeout_ms = 1500\npostgres = [\"{url}\"]\n")).unwrap();
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = snapshot(&["-c", pack.to_str().unwrap()]);
+    assert_eq!(code, Some(3));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(stderr.contains("timed out after 1.5 s connecting"), "{stderr}");
+}
+
+#[test]
+fn postgres_read_that_blocks_mid_source_times_out_naming_the_view() {
+    let db = PgDatabase::create();
+    // Another session's exclusive lock: pg_stat_user_tables waits on it for
+    // the size of `deals`, the way a migration blocks a monitoring query.
+    let migration = db.session();
+    migration.run("begin; lock table deals in access exclusive mode");
+    let started = std::time::Instant::now();
+    let (code, snap, stderr) = snapshot(&["--source-timeout", "2s", "--postgres", &db.url("postgres")]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(4), "the run took {took:?} with a 2 s source timeout");
+    let label = format!("postgresql:{}/{}", postgres_addr(), db.name);
+    assert!(stderr.contains(&format!("{label}: timed out after 2 s reading pg_stat_user_tables")), "{stderr}");
+    assert_eq!(snap["meta"]["sources"], serde_json::json!(["system"]));
+    // The server cancelled perfsage's statement too (its statement_timeout): no
+    // session of perfsage is left waiting behind the lock.
+    let waiting = || {
+        migration.number(
+            "select count(*) from pg_stat_activity where application_name = 'perfsage' and wait_event_type = 'Lock'",
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while waiting() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(waiting(), 0, "perfsage's statement still waits on the server");
+    migration.run("rollback");
+}
+
+/// The `queries` entry whose text contains `needle`.
+fn query<'a>(snapshot: &'a Value, needle: &str) -> &'a Value {
+    let queries = snapshot["queries"].as_array().expect("queries");
+    queries
+        .iter()
+        .find(|q| q["text"].as_str().unwrap().contains(needle))
+        .unwrap_or_else(|| panic!("no statement with {needle} in {queries:#?}"))
+}
+
+fn hints(query: &Value) -> Vec<&str> {
+    query["plan_hints"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect()
+}
+
+const NEEDS_STATEMENTS: &str = "this test needs per-statement statistics: pg_stat_statements in \
+PostgreSQL's shared_preload_libraries and MariaDB's performance_schema on (.ci/databases.sh sets both, restarting the \
+servers), or servers of your own that have them, named by PERFSAGE_TEST_POSTGRES / PERFSAGE_TEST_MARIADB";
+
+/// Needs `pg_stat_statements` in `shared_preload_libraries` (`.ci/databases.sh`).
+#[test]
+fn postgres_statements_that_could_run_user_functions_are_not_explained() {
+    let db = PgDatabase::create();
+    let session = db.session();
+    let preloaded = session.number(
+        "select count(*) from pg_settings where name = 'shared_preload_libraries'
+                                    and setting like '%pg_stat_statements%'",
+    );
+    assert_eq!(preloaded, 1, "{NEEDS_STATEMENTS}");
+    // A VOLATILE plpgsql function that writes a canary row each time it runs,
+    // a SQL function over it, an operator and a view that call it.
+    session.run(
+        "create extension pg_stat_statements;
+         create table canary (n int);
+         create function canary_bump(x int) returns int language plpgsql volatile
+           as $$ begin insert into canary values (x); return x; end $$;
+         create function canary_sql(x int) returns int language sql as 'select canary_bump(x)';
+         create function canary_eq(a int, b int) returns bool language plpgsql volatile
+           as $$ begin insert into canary values (a); return a = b; end $$;
+         create operator === (leftarg = int, rightarg = int, function = canary_eq);
+         create view canary_view as select id, canary_bump(id) as bumped from accounts;
+         create view canary_view2 as select * from canary_view;
+         create type canary_t as (n int);
+         create function canary_to(x int) returns canary_t language plpgsql immutable
+           as $$ begin return row(x)::canary_t; end $$;
+         create cast (int as canary_t) with function canary_to(int);
+         select pg_stat_statements_reset();",
+    );
+    session.run(
+        "select canary_bump(id) from accounts where id = 1;
+         select canary_sql(id) from accounts where id = 2;
+         select count(*) from accounts where id === 3;
+         select bumped from canary_view2 where id = 4;
+         select id::canary_t from accounts where id = 5;
+         select count(*) from deals where stage = 'won';",
+    );
+    let canary = || session.number("select count(*) from canary");
+    let before = canary();
+    assert!(before >= 4, "the workload itself ran the functions: {before}");
+
+    let (code, snap, stderr) = snapshot(&["--postgres", &db.url("postgres")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(canary(), before, "explaining ran none of the user's code");
+    let label = format!("postgresql:{}/{}", postgres_addr(), db.name);
+    for (needle, reason) in [
+        ("canary_bump(id)", "names public.canary_bump, a function outside pg_catalog"),
+        ("canary_sql(id)", "names public.canary_sql"),
+        ("===", "uses operator ===, implemented or estimated by a function outside pg_catalog"),
+        ("canary_view2", "reads canary_view, whose view, policies or defaults call a function outside pg_catalog"),
+        ("::canary_t", "may cast integer to canary_t, a cast done by a function outside pg_catalog"),
+    ] {
+        assert_eq!(hints(query(&snap, needle)), ["not-explained:user-function"], "{needle}");
+        let line = stderr.lines().find(|l| l.contains("not explained") && l.contains(needle));
+        let line = line.unwrap_or_else(|| panic!("no note for {needle}: {stderr}"));
+        assert!(line.contains(&label) && line.contains(reason), "{needle}: {line}");
+    }
+    assert_eq!(hints(query(&snap, "from deals")), ["seq-scan:public.deals"], "built-ins only: still explained");
+    assert!(!stderr.contains("from deals where"), "{stderr}");
+}
+
+/// Needs `performance_schema` on (`.ci/databases.sh`).
+#[test]
+fn mariadb_statements_that_call_stored_functions_are_not_explained() {
+    assert_eq!(my_value("select @@performance_schema"), "1", "{NEEDS_STATEMENTS}");
+    let db = MyDatabase::create();
+    let n = &db.name;
+    my(&[
+        format!("create table {n}.canary (n int)"),
+        format!(
+            "create function {n}.canary_bump(x int) returns int modifies sql data
+             begin insert into {n}.canary values (x); return x; end"
+        ),
+    ]);
+    // In the database itself, so the digests carry its schema.
+    mariadb_at(
+        &db.url(),
+        &[
+            "select canary_bump(id) from accounts where id = 1".to_owned(),
+            "select count(*) from deals where stage = 'won'".to_owned(),
+        ],
+    );
+    let canary = || my_value(&format!("select count(*) from {n}.canary"));
+    let before = canary();
+    assert_eq!(before, "1", "the workload itself ran the function");
+
+    let (code, snap, stderr) = snapshot(&["--mysql", &db.url()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(canary(), before, "explaining ran none of the user's code");
+    let called = query(&snap, "canary_bump");
+    assert_eq!(hints(called), ["not-explained:user-function"]);
+    let line = stderr.lines().find(|l| l.contains("not explained") && l.contains("canary_bump"));
+    let line = line.unwrap_or_else(|| panic!("no note: {stderr}"));
+    assert!(line.contains("not a built-in function (a stored function or UDF)"), "{line}");
+    let counted = query(&snap, "FROM `deals`");
+    assert!(hints(counted).contains(&format!("full-scan:{n}.deals").as_str()), "built-ins only: still explained");
+}
+
+#[test]
+fn postgres_superuser_is_warned_and_a_monitoring_role_is_not() {
+    let mut db = PgDatabase::create();
+    let (code, _, stderr) = snapshot(&["--postgres", &db.url("postgres")]);
+    assert_eq!(code, Some(0));
+    let warning = stderr.lines().find(|l| l.contains("superuser")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains("the superuser role postgres") && warning.contains("GRANT pg_monitor"), "{warning}");
+
+    let role = unique("monitor");
+    db.session().run(&format!("create role {role} login; grant pg_read_all_stats to {role}"));
+    db.role = Some(role.clone());
+    let (code, snap, stderr) = snapshot(&["--postgres", &db.url(&role)]);
+    assert_eq!(code, Some(0));
+    assert!(snap["databases"][0]["connections_max"].as_u64().unwrap() > 0, "the monitoring role reads");
+    assert!(!stderr.contains("superuser"), "{stderr}");
+}
+
+#[test]
+fn mariadb_superuser_is_warned_and_a_process_only_user_is_not() {
+    let mut db = MyDatabase::create();
+    let (code, _, stderr) = snapshot(&["--mysql", &db.url()]);
+    assert_eq!(code, Some(0));
+    let warning = stderr.lines().find(|l| l.contains("superuser")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains("root@") && warning.contains("GRANT PROCESS"), "{warning}");
+
+    let user = unique("monitor");
+    my(&[format!("create user '{user}'@'%'"), format!("grant process on *.* to '{user}'@'%'")]);
+    db.user = Some(user.clone());
+    let (code, snap, stderr) = snapshot(&["--mysql", &format!("mysql://{user}@{}", mariadb_addr())]);
+    assert_eq!(code, Some(0));
+    assert!(snap["databases"][0]["connections_max"].as_u64().unwrap() > 0, "the PROCESS-only user reads");
+    assert!(!stderr.contains("superuser"), "{stderr}");
 }

@@ -87,12 +87,26 @@ impl Default for CollectSettings {
     }
 }
 
-/// `[sources]`: connection URLs of the database servers to read.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[sources]`: connection URLs of the database servers to read, and how
+/// long each may take.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceSettings {
     pub postgres: Vec<String>,
     pub mysql: Vec<String>,
+    /// The most one database source may take, connect to goodbye; also each
+    /// statement's timeout on the server.
+    pub timeout_ms: u64,
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        SourceSettings {
+            postgres: Vec::new(),
+            mysql: Vec::new(),
+            timeout_ms: crate::sources::database::DEFAULT_TIMEOUT.as_millis() as u64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +201,10 @@ impl RulePack {
             (
                 self.collect.window_ms >= 10 && self.collect.window_ms <= 600_000,
                 "collect.window_ms must be 10..=600000",
+            ),
+            (
+                self.sources.timeout_ms >= 100 && self.sources.timeout_ms <= 600_000,
+                "sources.timeout_ms must be 100..=600000",
             ),
         ];
         if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
@@ -361,6 +379,7 @@ mod tests {
     fn the_default_pack_parses() {
         let pack = RulePack::load(None).unwrap();
         assert_eq!(pack.limits(), Limits::default());
+        assert_eq!(pack.sources.timeout_ms, 30_000, "a database source has 30 s unless told otherwise");
     }
 
     #[test]
@@ -380,6 +399,7 @@ mod tests {
             ("[plugins.cpu]\nseverity = { \"cpu/x\" = \"urgent\" }", "unknown variant `urgent`"),
             ("[runtime]\ndeadline = 5", "unknown field `deadline`"),
             ("[runtime]\ndeadline_ms = 0", "runtime.deadline_ms must be 1..=600000"),
+            ("[sources]\ntimeout_ms = 10", "sources.timeout_ms must be 100..=600000"),
             ("[prometheus.node]\ncpu = \"x\"", "[prometheus]: unknown field `cpu`"),
         ];
         for (text, expected) in cases {

@@ -199,7 +199,9 @@ impl History {
         Ok(self.connection.last_insert_rowid())
     }
 
-    /// Record a checked audit: report, snapshot and finding rows, in one transaction.
+    /// Record a checked audit: report, snapshot and finding rows, in one
+    /// transaction. Failed plugins or sources make it `degraded`; the sources'
+    /// failures are its `error`, one per line.
     pub fn complete(
         &mut self,
         id: i64,
@@ -207,15 +209,18 @@ impl History {
         snapshot: &Snapshot,
         duration_ms: i64,
         plugin_failures: usize,
+        source_failures: &[String],
     ) -> Result<(), HistoryError> {
-        let status = if plugin_failures > 0 { Status::Degraded } else { Status::Complete };
+        let degraded = plugin_failures > 0 || !source_failures.is_empty();
+        let status = if degraded { Status::Degraded } else { Status::Complete };
+        let error = (!source_failures.is_empty()).then(|| source_failures.join("\n"));
         let report_json = serde_json::to_string(report).expect("a report always serializes");
         let snapshot_json = serde_json::to_string(snapshot).expect("a snapshot always serializes");
         let transaction = self.connection.transaction()?;
         transaction.execute(
             "UPDATE audits SET status = ?2, duration_ms = ?3, plugin_failures = ?4,
-                               report_json = ?5, snapshot_json = ?6 WHERE id = ?1",
-            params![id, status.as_str(), duration_ms, plugin_failures as i64, report_json, snapshot_json],
+                               report_json = ?5, snapshot_json = ?6, error = ?7 WHERE id = ?1",
+            params![id, status.as_str(), duration_ms, plugin_failures as i64, report_json, snapshot_json, error],
         )?;
         {
             // Findings come ranked, best first: on a duplicate identity the best one stays.
@@ -364,11 +369,11 @@ mod tests {
         let mut history = History::open(dir.path()).unwrap();
         let (report, snapshot) = empty_report();
         let first = history.begin("web", 1).unwrap();
-        history.complete(first, &report, &snapshot, 5, 0).unwrap();
+        history.complete(first, &report, &snapshot, 5, 0, &[]).unwrap();
         let failed = history.begin("web", 2).unwrap();
         history.fail(failed, "no snapshot", 1).unwrap();
         let other_target = history.begin("db", 3).unwrap();
-        history.complete(other_target, &report, &snapshot, 5, 0).unwrap();
+        history.complete(other_target, &report, &snapshot, 5, 0, &[]).unwrap();
         let died = history.begin("web", 4).unwrap();
         assert_eq!(history.mark_interrupted().unwrap(), 1);
         assert_eq!(history.summary(died).unwrap().status, Status::Interrupted);
@@ -383,12 +388,26 @@ mod tests {
         let mut history = History::open(dir.path()).unwrap();
         let (report, snapshot) = empty_report();
         let old = history.begin("web", 1_000).unwrap();
-        history.complete(old, &report, &snapshot, 5, 0).unwrap();
+        history.complete(old, &report, &snapshot, 5, 0, &[]).unwrap();
         let running = history.begin("web", 1_000).unwrap();
         let recent = history.begin("web", 9_000).unwrap();
-        history.complete(recent, &report, &snapshot, 5, 0).unwrap();
+        history.complete(recent, &report, &snapshot, 5, 0, &[]).unwrap();
         assert_eq!(history.prune(5_000).unwrap(), 1);
         let left: Vec<i64> = history.list(None, None, 10).unwrap().iter().map(|a| a.id).collect();
         assert_eq!(left, [recent, running]);
+    }
+
+    #[test]
+    fn a_failed_source_makes_a_checked_audit_degraded_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open(dir.path()).unwrap();
+        let (report, snapshot) = empty_report();
+        let id = history.begin("web", 1).unwrap();
+        let failures = ["postgresql:db:5432/shop: timed out after 30 s connecting".to_string(), "b".to_string()];
+        history.complete(id, &report, &snapshot, 5, 0, &failures).unwrap();
+        let summary = history.summary(id).unwrap();
+        assert_eq!(summary.status, Status::Degraded);
+        assert_eq!(summary.error.as_deref(), Some("postgresql:db:5432/shop: timed out after 30 s connecting\nb"));
+        assert!(summary.status.has_report(), "a degraded audit still has its report");
     }
 }

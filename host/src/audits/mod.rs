@@ -5,9 +5,11 @@
 //! stored audit; [`service`] repeats audits on a schedule.
 //!
 //! The audit flow knows sources only through [`SnapshotOrigin`]: a new source
-//! plugs in by filling its sections in [`crate::sources::collect`] (and a
-//! failure there is recorded as the audit's error, the next audit still
-//! runs). Checking is passed in as a closure, so this module does not care
+//! plugs in by filling its sections in [`crate::sources::collect`]. A
+//! collection that fails as a whole is recorded as a failed audit; an
+//! optional source that fails or times out (a database server that stalls)
+//! makes the audit `degraded`, with the source's failure as its error; either
+//! way the next audit still runs. Checking is passed in as a closure, so this module does not care
 //! how plugins were loaded.
 //!
 //! Concurrency: one audit process per state directory at a time, enforced by
@@ -120,9 +122,10 @@ pub fn audit_json(view: &AuditView) -> String {
 pub struct AuditOutcome {
     pub id: i64,
     pub status: Status,
-    /// The stored audit; `None` when the source failed (see `error`).
+    /// The stored audit; `None` when collection failed (see `error`).
     pub view: Option<AuditView>,
-    /// The source failure, with its causes.
+    /// Why collection failed, or which optional sources failed (a degraded
+    /// audit), with their causes.
     pub error: Option<String>,
 }
 
@@ -170,10 +173,13 @@ pub fn audit(
         (None, SnapshotOrigin::Collect(_)) => (local_hostname(), None),
     };
     let id = history.begin(&target, started_at_ms)?;
-    let obtained = replayed.unwrap_or_else(|| obtain(origin));
+    let obtained = match replayed {
+        Some(loaded) => loaded.map(|snapshot| (snapshot, Vec::new())),
+        None => obtain(origin),
+    };
     let elapsed_ms = || clock.elapsed().as_millis() as i64;
-    let snapshot = match obtained {
-        Ok(snapshot) => snapshot,
+    let (snapshot, source_failures) = match obtained {
+        Ok(obtained) => obtained,
         Err(error) => {
             let message = error_chain(&error);
             history.fail(id, &message, elapsed_ms())?;
@@ -183,14 +189,16 @@ pub fn audit(
     let result = check(&snapshot);
     let failures = result.plugins.iter().filter(|p| p.status == crate::check::PluginStatus::Failed).count();
     let report = Report::new(result, snapshot.meta.clone());
-    history.complete(id, &report, &snapshot, elapsed_ms(), failures)?;
+    history.complete(id, &report, &snapshot, elapsed_ms(), failures, &source_failures)?;
     let view = AuditView::load(history, id)?;
-    Ok(AuditOutcome { id, status: view.summary.status, view: Some(view), error: None })
+    let error = view.summary.error.clone();
+    Ok(AuditOutcome { id, status: view.summary.status, view: Some(view), error })
 }
 
-fn obtain(origin: &SnapshotOrigin) -> Result<Snapshot, SourceError> {
+/// The snapshot, and the optional sources that failed on the way.
+fn obtain(origin: &SnapshotOrigin) -> Result<(Snapshot, Vec<String>), SourceError> {
     Ok(match origin {
-        SnapshotOrigin::Replay(path) => crate::snapshot::load(path)?,
+        SnapshotOrigin::Replay(path) => (crate::snapshot::load(path)?, Vec::new()),
         SnapshotOrigin::Collect(options) => {
             let collected = sources::collect(options)?;
             for warning in &collected.warnings {
@@ -199,7 +207,7 @@ fn obtain(origin: &SnapshotOrigin) -> Result<Snapshot, SourceError> {
             for failure in &collected.failures {
                 log::warn!("source failed: {failure}");
             }
-            collected.snapshot
+            (collected.snapshot, collected.failures)
         }
     })
 }

@@ -261,7 +261,10 @@ fn render(view: &AuditView, format: AuditFormat) -> Result<String, Failure> {
 /// `audit 4 of crm-web-1: complete, 3 findings; since audit 3: 1 new, 2 resolved, 2 persisting`.
 fn outcome_line(outcome: &AuditOutcome) -> String {
     match (&outcome.view, &outcome.error) {
-        (Some(view), _) => outcome_line_of(view),
+        (Some(view), Some(error)) => {
+            format!("{}; failed sources: {}", outcome_line_of(view), error.replace('\n', "; "))
+        }
+        (Some(view), None) => outcome_line_of(view),
         (None, error) => format!("audit {}: {}: {}", outcome.id, outcome.status, error.as_deref().unwrap_or("")),
     }
 }

@@ -228,6 +228,13 @@ pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<Col
         access_log,
         postgres: pack.sources.postgres.iter().chain(&args.postgres).cloned().collect(),
         mysql: pack.sources.mysql.iter().chain(&args.mysql).cloned().collect(),
+        source_timeout: match args.source_timeout {
+            Some(timeout) if timeout < std::time::Duration::from_millis(100) => {
+                return Err(Failure::usage(anyhow!("--source-timeout must be at least 100ms")));
+            }
+            Some(timeout) => timeout,
+            None => std::time::Duration::from_millis(pack.sources.timeout_ms),
+        },
         slow_logs: args.slow_log.clone(),
         scrape,
         scrape_host,

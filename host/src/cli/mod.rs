@@ -350,6 +350,10 @@ struct CollectArgs {
     /// `mysql://perfsage@127.0.0.1:3306/shop`; repeatable (adds to the rule pack's [sources]).
     #[arg(long, value_name = "URL")]
     mysql: Vec<String>,
+    /// The most each database source may take, connect to goodbye, e.g. `10s`
+    /// [default: the rule pack's sources.timeout_ms, 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    source_timeout: Option<Duration>,
     /// Also digest this slow query log (MySQL/MariaDB, or PostgreSQL's
     /// log_min_duration_statement) into the snapshot's queries; repeatable.
     #[arg(long = "slow-log", value_name = "FILE")]

@@ -4,16 +4,84 @@
 //! A database source connects once, reads each statistics view on its own and
 //! turns a view it may not read (missing privilege, extension not installed,
 //! instrumentation off) into a warning that says how to fix it: what can be
-//! read is read. Only a failure to connect (or a broken URL) fails the source.
+//! read is read. Only a failure to connect, a broken URL or the deadline below
+//! fails the source.
 //! Each source drives its async client on a current-thread tokio runtime of its
 //! own, so the rest of perfsage stays synchronous.
+//!
+//! Every network read has a deadline: a source runs whole (connect, every
+//! view, every `EXPLAIN`, the goodbye) under one tokio timeout, the rule
+//! pack's `[sources] timeout_ms` (default 30 s), because a server that accepts
+//! the connection and then stalls would otherwise hang the run forever. The
+//! server is also asked to cancel any one statement after that long
+//! (`statement_timeout`, `max_statement_time`), so a slow view does not keep
+//! working on the server after perfsage gave up. A source that runs out of
+//! time fails with the step it was on ([`Step`]).
 
+use std::cell::Cell;
+use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{Database, Query};
 
-/// How long a source waits to connect, and for any one statistics query.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The default of `[sources] timeout_ms`: the most one database source may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The statement timeout of each `EXPLAIN` (planning takes milliseconds; a
+/// plan that takes longer is not worth the wait), capped by the source's.
+pub const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a source is doing, for the message when it runs out of time. A
+/// source's future runs on one thread, so a `Cell` is enough.
+#[derive(Debug)]
+pub struct Step(Cell<&'static str>);
+
+impl Step {
+    pub fn new() -> Step {
+        Step(Cell::new("connecting"))
+    }
+
+    /// Name the next step: `"reading pg_stat_statements"`.
+    pub fn set(&self, step: &'static str) {
+        self.0.set(step);
+    }
+
+    pub fn get(&self) -> &'static str {
+        self.0.get()
+    }
+}
+
+impl Default for Step {
+    fn default() -> Self {
+        Step::new()
+    }
+}
+
+/// Run a source's whole read under `timeout`; past it, the source fails
+/// naming the step it was on. Dropping the future closes its connection.
+pub async fn within<T>(
+    label: &str,
+    timeout: Duration,
+    step: &Step,
+    read: impl Future<Output = Result<T, DatabaseError>>,
+) -> Result<T, DatabaseError> {
+    match tokio::time::timeout(timeout, read).await {
+        Ok(result) => result,
+        Err(_) => Err(DatabaseError::Timeout { label: label.to_owned(), after: timeout, step: step.get() }),
+    }
+}
+
+/// `30 s`, `1.5 s`, `250 ms`.
+pub fn human(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms >= 1000 && ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{ms} ms")
+    }
+}
 
 /// What one database server contributed.
 #[derive(Debug, Clone)]
@@ -32,8 +100,8 @@ pub enum DatabaseError {
     Url { engine: &'static str, message: String },
     #[error("cannot connect to {label}")]
     Connect { label: String, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error("cannot connect to {label}: no answer within {}s", TIMEOUT.as_secs())]
-    ConnectTimeout { label: String },
+    #[error("{label}: timed out after {} {step}", human(*after))]
+    Timeout { label: String, after: Duration, step: &'static str },
     #[error("{label}: cannot read {what}")]
     Query { label: String, what: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("cannot start the runtime of the database client")]
@@ -77,12 +145,29 @@ pub fn hit_ratio(hits: f64, misses: f64) -> Option<f64> {
 pub const MAX_EXPLAINED: usize = 20;
 
 /// Whether a statement is one whose plan says which tables it scans, and safe
-/// to hand to `EXPLAIN` (one statement, no `EXPLAIN` of its own).
+/// to hand to `EXPLAIN`: one statement starting with SELECT, INSERT, UPDATE
+/// or DELETE (not `WITH`, whose parts may be anything; no `EXPLAIN` of its own,
+/// no DDL, no `CALL`), and whole (a truncated text ends in `...`).
 pub fn explainable(text: &str) -> bool {
     let head = text.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    ["select", "update", "delete"].iter().any(|k| head.eq_ignore_ascii_case(k))
+    ["select", "insert", "update", "delete"].iter().any(|k| head.eq_ignore_ascii_case(k))
         && !text.trim_end().trim_end_matches(';').contains(';')
         && !text.contains("...")
+}
+
+/// The warning for a source connected with more rights than it needs.
+pub fn superuser_warning(label: &str, who: &str, instead: &str) -> String {
+    format!(
+        "{label}: connected as {who}, with superuser rights perfsage does not need and should not hold \
+         (it runs EXPLAIN on the server's statements); connect as a monitoring role instead: {instead}"
+    )
+}
+
+/// What the sample says about a statement that was not explained, and why.
+pub fn not_explained(label: &str, text: &str, reason: &str) -> String {
+    let short: String = text.chars().take(120).collect();
+    let ellipsis = if short.len() < text.len() { "..." } else { "" };
+    format!("{label}: not explained (it {reason}): `{short}{ellipsis}`")
 }
 
 #[cfg(test)]
@@ -96,6 +181,26 @@ mod tests {
     }
 
     #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human(Duration::from_secs(30)), "30 s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(human(Duration::from_millis(250)), "250 ms");
+    }
+
+    #[test]
+    fn a_stalled_read_fails_naming_its_step() {
+        let step = Step::new();
+        let error = runtime()
+            .unwrap()
+            .block_on(within("postgresql:h:1/db", Duration::from_millis(50), &step, async {
+                step.set("reading pg_stat_statements");
+                std::future::pending::<Result<(), DatabaseError>>().await
+            }))
+            .unwrap_err();
+        assert_eq!(error.to_string(), "postgresql:h:1/db: timed out after 50 ms reading pg_stat_statements");
+    }
+
+    #[test]
     fn labels_carry_no_credentials() {
         assert_eq!(label("postgresql", "db1", 5432, "shop"), "postgresql:db1:5432/shop");
     }
@@ -104,7 +209,11 @@ mod tests {
     fn only_single_reading_statements_are_explained() {
         assert!(explainable("select * from t where a = $1"));
         assert!(explainable("  UPDATE t set a = ? where b = ?;"));
-        assert!(!explainable("insert into t values (?+)"));
+        assert!(explainable("insert into t values ($1, $2)"));
+        assert!(!explainable("insert into t values (...)"));
+        assert!(!explainable("with x as (delete from t returning *) select * from x"));
+        assert!(!explainable("call p()"));
+        assert!(!explainable("create table t (a int)"));
         assert!(!explainable("select 1; drop table t"));
         assert!(!explainable("SELECT * FROM `t` WHERE `a` IN (...)"));
         assert!(!explainable("explain select 1"));

@@ -58,6 +58,8 @@ pub struct CollectOptions {
     pub postgres: Vec<String>,
     /// MySQL or MariaDB servers to read, as `mysql://` URLs.
     pub mysql: Vec<String>,
+    /// The most one database source may take, connect to goodbye (`[sources] timeout_ms`).
+    pub source_timeout: Duration,
     /// Slow query logs to digest into `queries` (`run --slow-log`).
     pub slow_logs: Vec<PathBuf>,
     /// `/metrics` expositions whose application histograms and counters become endpoints (`run --scrape`).
@@ -126,8 +128,7 @@ pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
             }
         }
     }
-    let databases = options.postgres.iter().map(|url| postgres::collect(url));
-    for result in databases.chain(options.mysql.iter().map(|url| mysql::collect(url))) {
+    for result in collect_databases(options) {
         match result {
             Ok(sample) => collected.add_database(sample),
             Err(error) => collected.failures.push(error_chain(&error)),
@@ -145,6 +146,22 @@ pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
         }
     }
     Ok(collected)
+}
+
+/// Read every database server at once, one thread each, so the sources'
+/// deadlines do not add up: the slowest server bounds the whole read.
+/// Results come back in the order given, PostgreSQL first.
+fn collect_databases(options: &CollectOptions) -> Vec<Result<database::DatabaseSample, database::DatabaseError>> {
+    let timeout = options.source_timeout;
+    std::thread::scope(|scope| {
+        let postgres = options.postgres.iter().map(|url| scope.spawn(move || postgres::collect(url, timeout)));
+        let mysql = options.mysql.iter().map(|url| scope.spawn(move || mysql::collect(url, timeout)));
+        let running: Vec<_> = postgres.chain(mysql).collect();
+        running
+            .into_iter()
+            .map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
 
 /// Why collection produced no snapshot at all.

@@ -157,4 +157,31 @@ mod tests {
         assert!(HttpUrl::parse("ftp://h/").is_err());
         assert!(HttpUrl::parse("localhost:9090").is_err());
     }
+
+    /// A server that sends its headers and then stalls mid-body: the
+    /// deadline covers the body read too, not only connect and headers.
+    #[test]
+    fn the_deadline_covers_a_body_that_stalls() {
+        let runtime = runtime().unwrap();
+        let error = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = HttpUrl::parse(&format!("http://{}/metrics", listener.local_addr().unwrap())).unwrap();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = [0u8; 1024];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nup 1\n";
+                socket.write_all(head.as_bytes()).await.unwrap();
+                // The other 995 bytes never come; hold the socket open.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            let started = std::time::Instant::now();
+            let result = request(&url, "text/plain", None, Duration::from_millis(300)).await;
+            (result, started.elapsed())
+        });
+        let (result, took) = error;
+        assert!(matches!(result, Err(HttpError::Timeout { .. })), "{result:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
 }
