@@ -193,11 +193,12 @@ pub fn materialize_builtin(state_dir: &Path) -> std::io::Result<PathBuf> {
     if folder.is_dir() {
         return Ok(folder);
     }
-    std::fs::create_dir_all(&parent)?;
+    // Every folder 0700 whatever the umask: these are scripts root runs.
+    crate::private::ensure_dir(&parent)?;
     let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&parent)?;
     for (path, text) in BUILTIN_HOOK_SCRIPTS {
         let file = staging.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("a script path has a folder"))?;
+        crate::private::ensure_dir(file.parent().expect("a script path has a folder"))?;
         std::fs::write(&file, text)?;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o700))?;
     }
