@@ -369,6 +369,29 @@ mod tests {
     }
 
     #[test]
+    fn the_database_and_its_wal_and_shm_files_are_0600_under_umask_022() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: umask has no preconditions; 022 is the usual default, so
+        // other tests running meanwhile see nothing unusual.
+        unsafe { libc::umask(0o022) };
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let history = History::open(&state).unwrap();
+        history.begin("web", 1).unwrap();
+        let mode = |name: &str| std::fs::metadata(state.join(name)).unwrap().mode() & 0o7777;
+        assert_eq!(mode(""), 0o700);
+        // While the connection is open, WAL mode keeps all three files.
+        for name in [HISTORY_FILE, "history.sqlite3-wal", "history.sqlite3-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        drop(history);
+        // A database an older perfsage left readable is closed on open.
+        std::fs::set_permissions(state.join(HISTORY_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _history = History::open(&state).unwrap();
+        assert_eq!(mode(HISTORY_FILE), 0o600);
+    }
+
+    #[test]
     fn the_previous_audit_is_the_last_one_with_a_report() {
         let dir = tempfile::tempdir().unwrap();
         let mut history = History::open(dir.path()).unwrap();

@@ -286,7 +286,27 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 
 #[cfg(test)]
 mod tests {
-    use super::contract_compatible;
+    use super::*;
+
+    /// The instance cap is enforced per store: a real built-in plugin, which
+    /// needs a few core instances, is refused with the cap named.
+    #[test]
+    fn a_component_needing_more_instances_than_allowed_is_refused() {
+        let limits = Limits { max_instances: 1, ..Limits::default() };
+        let mut runtime = Runtime::new(limits, None).unwrap();
+        let cpu = super::super::builtin_plugins().into_iter().find(|p| p.label == "cpu").unwrap();
+        let (loaded, failed) = runtime.load_all(vec![cpu.clone()]);
+        assert!(loaded.is_empty());
+        let error = failed[0].error.to_string();
+        assert!(
+            error.starts_with("exceeded a sandbox limit and was stopped: instance count too high at 2 (the sandbox allows 1 instances"),
+            "{error}"
+        );
+        // The default caps leave room for it.
+        let mut runtime = Runtime::new(Limits::default(), None).unwrap();
+        let (loaded, failed) = runtime.load_all(vec![cpu]);
+        assert!(failed.is_empty() && loaded.len() == 1);
+    }
 
     #[test]
     fn contract_versions_are_compatible_by_semver() {
