@@ -241,9 +241,8 @@ fn everything_perfsage_writes_for_itself_is_private_under_umask_022() {
     assert_eq!(mode(&prom), 0o644, "node_exporter reads the Prometheus file as its own user");
 
     // `plan` with the default pack materializes the built-in hooks: 0700 folders.
-    let out = output(
-        perfsage_022(&cache).args(["plan", "--snapshot"]).arg(idle_snapshot()).arg("--state-dir").arg(&state),
-    );
+    let out =
+        output(perfsage_022(&cache).args(["plan", "--snapshot"]).arg(idle_snapshot()).arg("--state-dir").arg(&state));
     assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", stderr(&out));
     let mut folders = vec![state.join("builtin-rules")];
     while let Some(folder) = folders.pop() {

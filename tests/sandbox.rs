@@ -145,8 +145,7 @@ fn hand_built_component(dir: &std::path::Path, name: &str, extra: &str) -> std::
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve.push_dir(repo_root().join("wit")).expect("wit/ parses");
     let world = resolve.select_world(&[package], Some("plugin")).unwrap();
-    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
-        .unwrap();
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
     let component =
         wit_component::ComponentEncoder::default().validate(true).module(&module).unwrap().encode().unwrap();
     let path = dir.join(format!("{name}.wasm"));

@@ -219,9 +219,8 @@ impl AuditLock {
     /// Take the lock, or fail at once if another process holds it.
     pub fn acquire(state_dir: &Path) -> Result<AuditLock, AuditError> {
         let path = state_dir.join("audit.lock");
-        let locked = crate::private::ensure_dir(state_dir).and_then(|_| {
-            crate::private::open_file(&path, File::options().create(true).truncate(false).write(true))
-        });
+        let locked = crate::private::ensure_dir(state_dir)
+            .and_then(|_| crate::private::open_file(&path, File::options().create(true).truncate(false).write(true)));
         let file = locked.map_err(|source| AuditError::Lock { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(AuditLock { _file: file }),

@@ -299,7 +299,9 @@ mod tests {
         assert!(loaded.is_empty());
         let error = failed[0].error.to_string();
         assert!(
-            error.starts_with("exceeded a sandbox limit and was stopped: instance count too high at 2 (the sandbox allows 1 instances"),
+            error.starts_with(
+                "exceeded a sandbox limit and was stopped: instance count too high at 2 (the sandbox allows 1 instances"
+            ),
             "{error}"
         );
         // The default caps leave room for it.
