@@ -118,13 +118,13 @@ impl CompileCache {
     ) -> wasmtime::Result<(Component, CacheUse)> {
         let path = self.entry(sha256);
         match read_entry(&path, sha256) {
-            Ok(serialized) => {
+            Ok(entry) => {
                 // SAFETY: the bytes are this cache's own artifact for this
                 // plugin and engine: read through a descriptor that is a
                 // regular file owned by us and writable by no one else, in a
                 // directory only we can write, and matching the digest we
                 // recorded when we compiled them (see the module docs).
-                match unsafe { Component::deserialize(engine, &serialized) } {
+                match unsafe { Component::deserialize(engine, entry.serialized()) } {
                     Ok(component) => return Ok((component, CacheUse::Hit)),
                     Err(e) => log::warn!("compile cache: recompiling {label}: {} does not load: {e}", path.display()),
                 }
@@ -169,9 +169,21 @@ fn digest(sha256: &str, serialized: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Read and check the entry at `path` for the plugin `sha256`; on success the
-/// serialized component, ready for `Component::deserialize`.
-pub fn read_entry(path: &Path, sha256: &str) -> Result<Vec<u8>, Rejected> {
+/// A checked entry, header included (not copied off: entries are megabytes).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
+    bytes: Vec<u8>,
+}
+
+impl Entry {
+    /// The serialized component, ready for `Component::deserialize`.
+    pub fn serialized(&self) -> &[u8] {
+        &self.bytes[HEADER_LEN..]
+    }
+}
+
+/// Read and check the entry at `path` for the plugin `sha256`.
+pub fn read_entry(path: &Path, sha256: &str) -> Result<Entry, Rejected> {
     let refused = |reason: String| Rejected::Refused(reason);
     let mut file = match OpenOptions::new()
         .read(true)
@@ -199,8 +211,7 @@ pub fn read_entry(path: &Path, sha256: &str) -> Result<Vec<u8>, Rejected> {
             "its digest does not match its content and plugin (corrupt, or copied from another plugin)".into(),
         ));
     }
-    bytes.drain(..HEADER_LEN);
-    Ok(bytes)
+    Ok(Entry { bytes })
 }
 
 /// The owner and type checks on the open file.
@@ -283,7 +294,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.cwasm");
         write_entry(&path, PLUGIN, b"compiled code");
-        assert_eq!(read_entry(&path, PLUGIN).unwrap(), b"compiled code");
+        assert_eq!(read_entry(&path, PLUGIN).unwrap().serialized(), b"compiled code");
         assert_eq!(read_entry(&dir.path().join("none.cwasm"), PLUGIN), Err(Rejected::Missing));
     }
 
