@@ -182,7 +182,10 @@ fn a_scaffolded_plugin_edited_to_allocate_without_bound_is_stopped_at_its_memory
     let report = json(&out);
     let plugin = report["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "crm-hungry").unwrap();
     assert_eq!(plugin["status"], "failed");
-    assert_eq!(plugin["error"], "exceeded its memory cap of 64 MiB and was stopped");
+    assert_eq!(
+        plugin["error"],
+        "exceeded its memory cap of 64 MiB (all its memories and tables together) and was stopped"
+    );
 }
 
 #[test]

@@ -117,3 +117,83 @@ fn all_misbehaving_plugins_at_once_fail_alone() {
     assert_eq!(failed, 6);
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
 }
+
+#[test]
+fn a_plugin_flooding_the_host_log_is_stopped_at_its_log_caps() {
+    assert_contained("chatter", "chatter", "flooded the host log (more than 1000 messages or 1024 KiB in one call)");
+}
+
+// Limits that are totals. Rust plugins have one memory and one table, so the
+// components that try more are built by hand: a core module in WAT exporting
+// the rule interface's functions, made a real component for the real WIT
+// (wit/rule.wit) by wit-component, and loaded through `--plugin` like any
+// other. Their functions trap (`unreachable`), so a component that gets past
+// instantiation fails with "trapped": the control cases show that the limits,
+// not the hand-made component, are what refuses the others.
+
+/// A component of `world plugin` whose core module adds `extra` (WAT module fields).
+fn hand_built_component(dir: &std::path::Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let core = format!(
+        r#"(module
+             (memory (export "memory") 1)
+             {extra}
+             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) unreachable)
+             (func (export "perfsage:rule/rule@0.1.1#describe") (result i32) unreachable)
+             (func (export "perfsage:rule/rule@0.1.1#check") (param i32) (result i32) unreachable))"#
+    );
+    let mut module = wat::parse_str(&core).expect("the WAT parses");
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(repo_root().join("wit")).expect("wit/ parses");
+    let world = resolve.select_world(&[package], Some("plugin")).unwrap();
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
+    let component =
+        wit_component::ComponentEncoder::default().validate(true).module(&module).unwrap().encode().unwrap();
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, component).unwrap();
+    path
+}
+
+/// Load one hand-built component next to the built-ins; its error.
+fn hand_built_error(name: &str, extra: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = hand_built_component(dir.path(), name, extra);
+    let (out, report, _) = check_with(&[path]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_builtins_ran(&report);
+    let failed = plugin(&report, name);
+    assert_eq!(failed["status"], "failed");
+    failed["error"].as_str().unwrap().to_string()
+}
+
+/// 640 pages of 64 KiB: 40 MiB.
+const FORTY_MIB: &str = "640";
+
+#[test]
+fn two_memories_are_capped_together() {
+    // 1 page + 2 × 20 MiB: within 64 MiB, so it instantiates, then traps.
+    let error = hand_built_error("small-memories", "(memory 320) (memory 320)");
+    assert!(error.starts_with("trapped"), "{error}");
+    // 1 page + 2 × 40 MiB: each memory is under the cap, their sum is not.
+    let error = hand_built_error("two-memories", &format!("(memory {FORTY_MIB}) (memory {FORTY_MIB})"));
+    assert_eq!(error, "exceeded its memory cap of 64 MiB (all its memories and tables together) and was stopped");
+}
+
+#[test]
+fn tables_count_against_the_memory_and_element_caps() {
+    let error = hand_built_error("few-elements", "(table 1000 funcref)");
+    assert!(error.starts_with("trapped"), "{error}");
+    let error = hand_built_error("many-elements", "(table 60000 funcref) (table 60000 funcref)");
+    assert_eq!(error, "exceeded a sandbox limit and was stopped: its tables need more than 100000 elements in total");
+}
+
+#[test]
+fn too_many_memories_or_tables_are_refused_by_count() {
+    let error = hand_built_error("many-memories", &"(memory 1) ".repeat(4));
+    assert_eq!(
+        error,
+        "exceeded a sandbox limit and was stopped: memory count too high at 5 \
+         (the sandbox allows 32 instances, 4 memories, 16 tables)"
+    );
+    let error = hand_built_error("many-tables", &"(table 1 funcref) ".repeat(17));
+    assert!(error.starts_with("exceeded a sandbox limit and was stopped: table count too high at"), "{error}");
+}

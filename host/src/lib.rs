@@ -17,6 +17,7 @@
 //! - [`scaffold`]: `perfsage plugin new`, a rule plugin crate ready to build;
 //! - [`ranking`]: orders findings and actions (pure);
 //! - [`reports`]: renders the ranked result (pure);
+//! - [`private`]: perfsage's own directories (0700) and files (0600);
 //! - [`actions`]: plans, dry-runs and applies actions through rule-pack hooks;
 //! - [`audits`]: audits with history (SQLite), diffs, exports and a service mode;
 //! - [`digest`]: slow query logs grouped by statement class;
@@ -31,6 +32,7 @@ pub mod digest;
 pub mod model;
 pub mod pins;
 pub mod plugins;
+pub mod private;
 pub mod ranking;
 pub mod reports;
 pub mod rulepack;

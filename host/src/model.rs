@@ -10,6 +10,8 @@ mod generated {
         path: "../wit",
         world: "plugin",
         additional_derives: [serde::Serialize, serde::Deserialize, Clone, PartialEq],
+        // The host's `log` may trap a plugin that floods it (plugins::sandbox).
+        imports: { default: trappable },
     });
 }
 

@@ -223,6 +223,7 @@ impl RulePack {
             memory_bytes: (self.runtime.memory_mib as usize) * 1024 * 1024,
             max_findings: self.runtime.max_findings,
             max_string_bytes: self.runtime.max_string_bytes,
+            ..Limits::default()
         }
     }
 

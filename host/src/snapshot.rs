@@ -28,11 +28,13 @@ pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
     Ok(snapshot)
 }
 
-/// Write a snapshot as pretty JSON, atomically (temp file + rename).
+/// Write a snapshot as pretty JSON, atomically (temp file + rename), mode 0600.
 pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), SnapshotError> {
     let write = || -> std::io::Result<()> {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        // 0600 whatever the umask: a snapshot can hold query texts and command lines.
+        crate::private::restrict(file.as_file())?;
         serde_json::to_writer_pretty(&mut file, snapshot)?;
         std::io::Write::write_all(&mut file, b"\n")?;
         file.persist(path).map_err(|e| e.error)?;

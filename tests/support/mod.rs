@@ -19,9 +19,17 @@ pub fn fixture(relative: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(relative)
 }
 
+/// The binary under test: `PERFSAGE_TEST_BIN` when set, else cargo's. With a
+/// target directory shared by several worktrees, `target/debug/perfsage` is
+/// whichever worktree built last; the variable pins a worktree's own build
+/// (`target/debug/deps/perfsage-<hash>`).
+pub fn perfsage_bin() -> PathBuf {
+    std::env::var_os("PERFSAGE_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_perfsage")), PathBuf::from)
+}
+
 /// The `perfsage` binary, with its compile cache in `cache` and no colour.
 pub fn perfsage(cache: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_perfsage"));
+    let mut command = Command::new(perfsage_bin());
     command.env("PERFSAGE_CACHE_DIR", cache).env("NO_COLOR", "1").env_remove("RUST_LOG");
     command
 }

@@ -191,13 +191,20 @@ pub fn materialize_builtin(state_dir: &Path) -> std::io::Result<PathBuf> {
     let parent = state_dir.join("builtin-rules");
     let folder = parent.join(hash);
     if folder.is_dir() {
+        // Written by an earlier run, maybe by an older perfsage that left its
+        // inner folders to the umask: check and close them again.
+        crate::private::ensure_dir(&folder)?;
+        for (path, _) in BUILTIN_HOOK_SCRIPTS {
+            crate::private::ensure_dir(folder.join(path).parent().expect("a script path has a folder"))?;
+        }
         return Ok(folder);
     }
-    std::fs::create_dir_all(&parent)?;
+    // Every folder 0700 whatever the umask: these are scripts root runs.
+    crate::private::ensure_dir(&parent)?;
     let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&parent)?;
     for (path, text) in BUILTIN_HOOK_SCRIPTS {
         let file = staging.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("a script path has a folder"))?;
+        crate::private::ensure_dir(file.parent().expect("a script path has a folder"))?;
         std::fs::write(&file, text)?;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o700))?;
     }
@@ -272,6 +279,14 @@ mod tests {
             assert_eq!(&std::fs::read_to_string(&file).unwrap(), text);
             assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o700);
         }
+        // Folders an older perfsage left 0755 are closed on the next run; one
+        // others could write is refused rather than its scripts run.
+        let hooks = first.join("hooks");
+        std::fs::set_permissions(&hooks, std::fs::Permissions::from_mode(0o755)).unwrap();
+        materialize_builtin(state.path()).unwrap();
+        assert_eq!(std::fs::metadata(&hooks).unwrap().permissions().mode() & 0o777, 0o700);
+        std::fs::set_permissions(&hooks, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(materialize_builtin(state.path()).is_err());
     }
 
     #[test]

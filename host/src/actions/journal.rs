@@ -124,10 +124,8 @@ impl Journal {
     /// Open (creating) the journal in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
         let path = state_dir.join(FILE_NAME);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        // 0600: hook output and parameters may say more than others should read.
+        let file = crate::private::open_file(&path, OpenOptions::new().create(true).append(true))
             .map_err(|source| JournalError::Open { path: path.clone(), source })?;
         Ok(Journal { file, path })
     }

@@ -28,7 +28,8 @@ impl ApplyLock {
         let path = state_dir.join("apply.lock");
         let io = |source| LockError::Io { path: path.clone(), source };
         let mut file =
-            OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
+            crate::private::open_file(&path, OpenOptions::new().create(true).truncate(false).read(true).write(true))
+                .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -161,8 +161,13 @@ impl History {
     /// Open (creating if needed) the history in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<History, HistoryError> {
         let path = state_dir.join(HISTORY_FILE);
-        std::fs::create_dir_all(state_dir)
+        crate::private::ensure_dir(state_dir)
             .map_err(|source| HistoryError::StateDir { path: state_dir.into(), source })?;
+        // Created 0600 before SQLite sees it (SQLite would create it 0644
+        // minus the umask), since it holds reports, snapshots and query texts;
+        // SQLite gives the WAL and shared-memory files the database's mode.
+        crate::private::open_file(&path, std::fs::OpenOptions::new().read(true).write(true).create(true))
+            .map_err(|source| HistoryError::StateDir { path: path.clone(), source })?;
         let open = || -> rusqlite::Result<Connection> {
             let connection = Connection::open(&path)?;
             connection.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -172,6 +177,11 @@ impl History {
             Ok(connection)
         };
         let connection = open().map_err(|source| HistoryError::Open { path: path.clone(), source })?;
+        // Files an older perfsage (or SQLite before the database was 0600) left readable.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            crate::private::restrict_file(&file).map_err(|source| HistoryError::StateDir { path: file, source })?;
+        }
         let found: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if found > SCHEMA_VERSION {
             return Err(HistoryError::Version { path, found });
@@ -361,6 +371,29 @@ mod tests {
         };
         let report = Report::new(CheckResult { findings: Vec::new(), plugins: Vec::new() }, meta.clone());
         (report, Snapshot::empty(meta))
+    }
+
+    #[test]
+    fn the_database_and_its_wal_and_shm_files_are_0600_under_umask_022() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: umask has no preconditions; 022 is the usual default, so
+        // other tests running meanwhile see nothing unusual.
+        unsafe { libc::umask(0o022) };
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let history = History::open(&state).unwrap();
+        history.begin("web", 1).unwrap();
+        let mode = |name: &str| std::fs::metadata(state.join(name)).unwrap().mode() & 0o7777;
+        assert_eq!(mode(""), 0o700);
+        // While the connection is open, WAL mode keeps all three files.
+        for name in [HISTORY_FILE, "history.sqlite3-wal", "history.sqlite3-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        drop(history);
+        // A database an older perfsage left readable is closed on open.
+        std::fs::set_permissions(state.join(HISTORY_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _history = History::open(&state).unwrap();
+        assert_eq!(mode(HISTORY_FILE), 0o600);
     }
 
     #[test]

@@ -141,13 +141,13 @@ impl Exports {
     /// Write every requested export of `view`, each atomically.
     pub fn write(&self, view: &AuditView) -> Result<(), AuditError> {
         if let Some(path) = &self.json {
-            write_atomic(path, &audit_json(view))?;
+            write_atomic(path, &audit_json(view), Readers::Private)?;
         }
         if let Some(path) = &self.html {
-            write_atomic(path, &html::render(view)?)?;
+            write_atomic(path, &html::render(view)?, Readers::Private)?;
         }
         if let Some(path) = &self.prometheus {
-            write_atomic(path, &prometheus::render(view))?;
+            write_atomic(path, &prometheus::render(view), Readers::Everyone)?;
         }
         Ok(())
     }
@@ -227,8 +227,8 @@ impl AuditLock {
     /// Take the lock, or fail at once if another process holds it.
     pub fn acquire(state_dir: &Path) -> Result<AuditLock, AuditError> {
         let path = state_dir.join("audit.lock");
-        let locked = std::fs::create_dir_all(state_dir)
-            .and_then(|_| File::options().create(true).truncate(false).write(true).open(&path));
+        let locked = crate::private::ensure_dir(state_dir)
+            .and_then(|_| crate::private::open_file(&path, File::options().create(true).truncate(false).write(true)));
         let file = locked.map_err(|source| AuditError::Lock { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(AuditLock { _file: file }),
@@ -243,15 +243,29 @@ pub fn default_state_dir() -> Option<PathBuf> {
     dirs::state_dir().or_else(|| dirs::home_dir().map(|home| home.join(".local/state"))).map(|dir| dir.join("perfsage"))
 }
 
-/// Write a file whole or not at all: temp file in the same directory + rename.
-/// World-readable, like any report: node_exporter reads the Prometheus file
-/// as its own user.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), AuditError> {
+/// Who may read an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Only perfsage's user (0600): JSON and HTML reports carry the snapshot's
+    /// process names, endpoints and query texts.
+    Private,
+    /// Everyone (0644): node_exporter reads the Prometheus file as its own
+    /// user, and it holds only counts and scores.
+    Everyone,
+}
+
+/// Write a file whole or not at all: temp file in the same directory + rename,
+/// with the mode set on the temp file (not left to the umask).
+pub fn write_atomic(path: &Path, text: &str, readers: Readers) -> Result<(), AuditError> {
     use std::os::unix::fs::PermissionsExt;
+    let mode = match readers {
+        Readers::Private => 0o600,
+        Readers::Everyone => 0o644,
+    };
     let write = || -> std::io::Result<()> {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         std::io::Write::write_all(&mut file, text.as_bytes())?;
         file.as_file().sync_all()?;
         file.persist(path).map_err(|e| e.error)?;

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::commands::{Plugins, collect, write_stdout};
 use super::{ActionFormat, ActionInputArgs, ApplyArgs, Exit, Failure, JournalArgs, PlanArgs, StateArgs};
-use crate::actions::apply::{ApplyReport, create_private_dir};
+use crate::actions::apply::ApplyReport;
 use crate::actions::hooks::{HookSet, materialize_builtin};
 use crate::actions::journal::{self, Entry, Journal, Phase, Record, Verdict};
 use crate::actions::lock::ApplyLock;
@@ -75,7 +75,7 @@ fn state_dir(args: &StateArgs) -> Result<PathBuf, Failure> {
         .clone()
         .or_else(default_state_dir)
         .ok_or_else(|| Failure::usage(anyhow!("no state directory known here: pass --state-dir DIR")))?;
-    create_private_dir(&dir)
+    crate::private::ensure_dir(&dir)
         .with_context(|| format!("cannot create the state directory {}", dir.display()))
         .map_err(Failure::usage)?;
     Ok(dir)

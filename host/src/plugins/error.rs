@@ -27,8 +27,17 @@ pub enum PluginError {
     #[error("exceeded its deadline of {} ms and was stopped", .0.as_millis())]
     DeadlineExceeded(Duration),
 
-    #[error("exceeded its memory cap of {} MiB and was stopped", .0 / (1024 * 1024))]
+    #[error(
+        "exceeded its memory cap of {} MiB (all its memories and tables together) and was stopped",
+        .0 / (1024 * 1024)
+    )]
     MemoryExceeded(usize),
+
+    #[error("exceeded a sandbox limit and was stopped: {0}")]
+    SandboxLimit(String),
+
+    #[error("flooded the host log (more than {calls} messages or {} KiB in one call) and was stopped", .bytes / 1024)]
+    LogFlood { calls: usize, bytes: usize },
 
     #[error("trapped: {reason}{}", describe_log(.log))]
     Trapped { reason: String, log: Vec<String> },

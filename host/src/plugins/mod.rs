@@ -8,13 +8,15 @@
 //!
 //! The sandbox ([`sandbox`]) grants nothing: every import but the host's
 //! bounded `log` is bound to a trap, each call runs under a wall-clock
-//! deadline (epoch interruption) and a linear-memory cap, and what a plugin
+//! deadline (epoch interruption) and a memory budget for all its memories and
+//! tables together, with capped counts of instances, memories and tables, and what a plugin
 //! returns is checked against size caps ([`validate`]) before the host uses
 //! it. Any failure becomes a [`PluginError`] for that plugin only.
 //!
 //! Compiled code is cached on disk ([`cache`]), keyed by the engine's
 //! compatibility hash and the plugin's SHA-256, so a warm start deserializes
-//! instead of compiling.
+//! instead of compiling; an entry is deserialized only after its owner, mode,
+//! file type and digest are checked.
 
 mod builtin;
 pub mod cache;

@@ -9,7 +9,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreContextMut, Trap};
 
 use super::cache::{CacheUse, CompileCache, sha256_hex};
-use super::sandbox::{EpochTicker, Limits, PluginState, deadline_ticks};
+use super::sandbox::{EpochTicker, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, PluginState, deadline_ticks};
 use super::{Origin, PluginError, PluginSource, validate};
 use crate::model::{CONTRACT_VERSION, ConfigEntry, Finding, Plugin, PluginHost, PluginPre, RuleInfo, Snapshot};
 
@@ -59,7 +59,14 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
-        let cache = cache_root.map(|root| CompileCache::new(root, &engine));
+        let cache = cache_root.and_then(|root| match CompileCache::open(root, &engine) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                // Not fatal: every plugin is compiled afresh and nothing is stored.
+                log::warn!("compile cache disabled for this run: {e}");
+                None
+            }
+        });
         let ticker = EpochTicker::start(&engine);
         Ok(Runtime { engine, linker, limits, cache, host_aliases: BTreeSet::new(), _ticker: ticker })
     }
@@ -98,7 +105,7 @@ impl Runtime {
         }
         let sha256 = sha256_hex(&source.bytes);
         let compiled = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, &sha256, &source.bytes),
+            Some(cache) => cache.load_or_compile(&self.engine, &source.label, &sha256, &source.bytes),
             None => Component::new(&self.engine, &source.bytes[..]).map(|c| (c, CacheUse::Disabled)),
         };
         let (component, cache) = compiled.map_err(|e| PluginError::NotAComponent(root_cause(&e)))?;
@@ -143,8 +150,7 @@ impl Runtime {
                 self.linker.instance(&name)?.func_wrap(
                     "log",
                     |mut store: StoreContextMut<'_, PluginState>, (message,): (String,)| {
-                        PluginHost::log(store.data_mut(), message);
-                        Ok(())
+                        PluginHost::log(store.data_mut(), message)
                     },
                 )?;
             }
@@ -179,7 +185,8 @@ impl Runtime {
         result.map_err(|error| self.classify(error, store.into_data()))
     }
 
-    /// Name the cause of a failed call: deadline, memory cap, or a plain trap.
+    /// Name the cause of a failed call: deadline, memory budget, another
+    /// sandbox limit, a log flood, or a plain trap.
     fn classify(&self, error: wasmtime::Error, state: PluginState) -> PluginError {
         if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             return PluginError::DeadlineExceeded(self.limits.deadline);
@@ -187,7 +194,27 @@ impl Runtime {
         if state.memory_refused {
             return PluginError::MemoryExceeded(self.limits.memory_bytes);
         }
-        PluginError::Trapped { reason: root_cause(&error), log: state.log }
+        if state.log_refused {
+            return PluginError::LogFlood { calls: MAX_LOG_CALLS, bytes: MAX_LOG_BYTES };
+        }
+        let limits = &self.limits;
+        if state.table_elements_refused {
+            return PluginError::SandboxLimit(format!(
+                "its tables need more than {} elements in total",
+                limits.max_table_elements
+            ));
+        }
+        let reason = root_cause(&error);
+        // wasmtime refuses an instance, memory or table past the limiter's
+        // counts with "resource limit exceeded: <kind> count too high at <n>".
+        if let Some(at) = reason.find("resource limit exceeded: ") {
+            let what = reason[at + "resource limit exceeded: ".len()..].split(':').next().unwrap_or_default();
+            return PluginError::SandboxLimit(format!(
+                "{what} (the sandbox allows {} instances, {} memories, {} tables)",
+                limits.max_instances, limits.max_memories, limits.max_tables
+            ));
+        }
+        PluginError::Trapped { reason, log: state.log }
     }
 }
 
@@ -259,7 +286,29 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 
 #[cfg(test)]
 mod tests {
-    use super::contract_compatible;
+    use super::*;
+
+    /// The instance cap is enforced per store: a real built-in plugin, which
+    /// needs a few core instances, is refused with the cap named.
+    #[test]
+    fn a_component_needing_more_instances_than_allowed_is_refused() {
+        let limits = Limits { max_instances: 1, ..Limits::default() };
+        let mut runtime = Runtime::new(limits, None).unwrap();
+        let cpu = super::super::builtin_plugins().into_iter().find(|p| p.label == "cpu").unwrap();
+        let (loaded, failed) = runtime.load_all(vec![cpu.clone()]);
+        assert!(loaded.is_empty());
+        let error = failed[0].error.to_string();
+        assert!(
+            error.starts_with(
+                "exceeded a sandbox limit and was stopped: instance count too high at 2 (the sandbox allows 1 instances"
+            ),
+            "{error}"
+        );
+        // The default caps leave room for it.
+        let mut runtime = Runtime::new(Limits::default(), None).unwrap();
+        let (loaded, failed) = runtime.load_all(vec![cpu]);
+        assert!(failed.is_empty() && loaded.len() == 1);
+    }
 
     #[test]
     fn contract_versions_are_compatible_by_semver() {
