@@ -229,6 +229,7 @@ pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<Col
         postgres: pack.sources.postgres.iter().chain(&args.postgres).cloned().collect(),
         mysql: pack.sources.mysql.iter().chain(&args.mysql).cloned().collect(),
         slow_logs: args.slow_log.clone(),
+        slow_log: pack.slow_log.clone(),
         scrape,
         scrape_host,
         prometheus: pack.prometheus.clone(),

@@ -305,7 +305,8 @@ fn seconds_us(value: &[u8]) -> Result<Option<u64>, LineError> {
         if !b.is_ascii_digit() {
             return Err("a time is not a number of seconds");
         }
-        us += u64::from(b - b'0') * scale;
+        // `999999…9.9` would pass u64::MAX: saturate, never wrap or panic.
+        us = us.saturating_add(u64::from(b - b'0') * scale);
         scale /= 10;
     }
     Ok(Some(us))
@@ -320,7 +321,7 @@ fn upstream_us(value: &[u8]) -> Result<Option<u64>, LineError> {
     let mut total = None;
     for part in value.split(|b| *b == b',' || *b == b':') {
         if let Some(us) = seconds_us(part.trim_ascii())? {
-            total = Some(total.unwrap_or(0) + us);
+            total = Some(total.unwrap_or(0u64).saturating_add(us));
         }
     }
     Ok(total)
@@ -477,6 +478,7 @@ fn parse_json_line<'a>(line: &'a [u8], clock: &mut MinuteClock) -> Result<Record
     let json: JsonLine<'a> = serde_json::from_slice(line).map_err(|_| "not a JSON object with log fields")?;
     let time_ms = match (&json.time, &json.msec) {
         (_, Some(msec)) => Some(epoch_ms(&msec.text())?),
+        // `as` saturates: a time of 1e300 s is i64::MAX ms, not a panic.
         (Some(Scalar::Number(seconds)), None) => Some((seconds * 1000.0) as i64),
         (Some(Scalar::Text(t)), None) => {
             let t = t.as_bytes();
