@@ -20,8 +20,12 @@ pub fn fixture(relative: &str) -> PathBuf {
 }
 
 /// The `perfsage` binary, with its compile cache in `cache` and no colour.
+/// `PERFSAGE_TEST_BIN` names another build of it: worktrees that share one
+/// target directory overwrite each other's `target/debug/perfsage`, so a
+/// helper passes its own `deps/perfsage-<hash>`.
 pub fn perfsage(cache: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_perfsage"));
+    let binary = std::env::var_os("PERFSAGE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_perfsage").into());
+    let mut command = Command::new(binary);
     command.env("PERFSAGE_CACHE_DIR", cache).env("NO_COLOR", "1").env_remove("RUST_LOG");
     command
 }
