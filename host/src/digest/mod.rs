@@ -670,6 +670,39 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// MySQL and PostgreSQL entries with extreme numbers where times and
+        /// rows go, and statements longer than a small cap: no panic in a
+        /// debug build, every entry counted once, no class over the cap.
+        #[test]
+        fn extreme_numbers_and_long_statements_never_panic(
+            entries in proptest::collection::vec((proptest::sample::select(vec![
+                "0", "-1", "1e308", "-1e308", "1e309", "NaN", "inf", "-inf", "18446744073709551615",
+                "18446744073709551616", "99999999999999999999999.9", ".", "",
+            ]), 0usize..5000, proptest::bool::ANY), 0..20),
+            max_classes in 0usize..4,
+        ) {
+            let settings = SlowLogSettings { max_classes, max_statement_bytes: 1000 };
+            let (mut mysql, mut pg) = (String::new(), String::new());
+            for (number, long, utf8) in &entries {
+                let filler = if *utf8 { "é".repeat(*long) } else { "x".repeat(*long) };
+                mysql.push_str(&format!(
+                    "# Query_time: {number}  Lock_time: {number}  Rows_sent: {number}  Rows_examined: {number}\n\
+                     select {filler} from t{long}\n"
+                ));
+                pg.push_str(&format!("LOG:  duration: {number} ms  statement: select {filler}\n\tfrom t{long}\n"));
+            }
+            for log in [mysql, pg] {
+                let digest = digest(log.as_bytes(), &settings).unwrap();
+                let counted: u64 = digest.classes.iter().map(|c| c.count).sum();
+                proptest::prop_assert_eq!(counted, digest.entries);
+                proptest::prop_assert!(digest.classes.iter().filter(|c| !c.folded).count() <= max_classes);
+                proptest::prop_assert!(digest.classes.iter().all(|c| c.fingerprint.len() <= 1000));
+            }
+        }
+    }
+
     #[test]
     fn lines_that_straddle_the_buffer_end_come_out_whole() {
         let text = b"first line\r\na line longer than the buffer by far\n\nlast, without a newline";

@@ -235,6 +235,43 @@ mod tests {
         assert_eq!(encode("é"), "%C3%A9");
     }
 
+    proptest::proptest! {
+        /// Answers with extreme numbers wherever a number goes: deserialized
+        /// or refused, never a panic; values read as the server wrote them.
+        #[test]
+        fn extreme_numbers_never_panic(
+            t in proptest::sample::select(vec!["0", "-1", "1e308", "-1e308", "1.7976931348623157e308", "18446744073709551616", "\"x\"", "null"]),
+            v in proptest::sample::select(vec!["0", "-1", "1e308", "1e309", "NaN", "+Inf", "-Inf", "", "x", "18446744073709551616"]),
+            series in 0usize..4,
+        ) {
+            let item = format!(r#"{{"metric":{{"instance":"a"}},"value":[{t},"{v}"],"values":[[{t},"{v}"],[{t},"{v}"]]}}"#);
+            let items = vec![item; series].join(",");
+            for kind in ["vector", "matrix", "scalar"] {
+                let result = if kind == "scalar" { format!(r#"[{t},"{v}"]"#) } else { format!("[{items}]") };
+                let text = format!(r#"{{"status":"success","data":{{"resultType":"{kind}","result":{result}}}}}"#);
+                if let Ok(Envelope { data: Some(Data::Matrix(m)), .. }) = serde_json::from_str::<Envelope>(&text) {
+                    for i in m {
+                        for (t, v) in i.values {
+                            let _ = ((t * 1000.0).round() as i64, number(&v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_series_than_the_cap_are_refused_while_reading() {
+        let item = r#"{"metric":{},"value":[1,"1"]}"#;
+        let answer = |n: usize| {
+            format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#, vec![item; n].join(","))
+        };
+        let at_cap: Envelope = serde_json::from_str(&answer(MAX_SERIES)).unwrap();
+        assert!(matches!(at_cap.data, Some(Data::Vector(v)) if v.len() == MAX_SERIES));
+        let over = serde_json::from_str::<Envelope>(&answer(MAX_SERIES + 1)).err().unwrap();
+        assert!(over.to_string().contains("more than 100000 series"), "{over}");
+    }
+
     #[test]
     fn answers_deserialize() {
         let vector: Envelope = serde_json::from_str(
