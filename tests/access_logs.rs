@@ -218,3 +218,155 @@ fn run_with_access_log_checks_routes_and_reports_an_unreadable_log() {
     assert!(json(&missing)["findings"].is_array());
     assert!(stderr(&missing).contains("a source failed, the run goes on without it: cannot read access log"));
 }
+
+/// A scanner's path for probe `i`: letters only, so no id normalizes it away.
+fn scan_path(i: u64) -> String {
+    let mut word = String::from("/wp-");
+    let mut n = i;
+    loop {
+        word.push((b'a' + (n % 26) as u8) as char);
+        n /= 26;
+        if n == 0 {
+            return word;
+        }
+    }
+}
+
+#[test]
+fn scanner_paths_fold_into_other_with_exact_counts_and_the_real_routes_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.log");
+    generate(&clean, 30_000);
+    // The same traffic with a scanner's 404s after the first 100 lines: one
+    // distinct path per line, 4 ms each.
+    let scans = 20_000u64;
+    let mut noisy_text = String::new();
+    for (i, line) in std::fs::read_to_string(&clean).unwrap().lines().enumerate() {
+        noisy_text.push_str(line);
+        noisy_text.push('\n');
+        if i >= 100 && ((i - 100) as u64) < scans {
+            noisy_text.push_str(&format!(
+                "203.0.113.9 - - [10/Oct/2024:13:00:00 +0000] \"GET {} HTTP/1.1\" 404 0 \"-\" \"scanner\" 0.004 -\n",
+                scan_path(i as u64 - 100)
+            ));
+        }
+    }
+    let noisy = dir.path().join("noisy.log");
+    std::fs::write(&noisy, &noisy_text).unwrap();
+    assert!(noisy_text.len() > 5 << 20, "big enough to be split across threads");
+
+    let cap = 1000u64;
+    let (clean_rows, clean_warnings) = logs(dir.path(), &clean, &[]);
+    assert!(!clean_warnings.contains("folded"), "{clean_warnings}");
+    let (rows, warnings) = logs(dir.path(), &noisy, &["--max-routes", &cap.to_string()]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len() as u64, cap + 1, "the cap, and (other)");
+
+    // The real routes come first in the log: kept, and exactly as without the noise.
+    for real in clean_rows.as_array().unwrap() {
+        let same = rows.iter().find(|r| r["route"] == real["route"]).expect("a real route was kept");
+        assert_eq!(same, real, "counts and percentiles unchanged by the scan");
+        assert_eq!(real["folded"], false);
+    }
+    // Kept: the 4 real routes and the first 996 scan paths; every other scan folded, exactly.
+    let other = rows.iter().find(|r| r["route"] == "(other)").expect("(other) row");
+    let folded = scans - (cap - 4);
+    assert_eq!(other["folded"], true);
+    assert_eq!((other["requests"].as_u64(), other["client_errors"].as_u64()), (Some(folded), Some(folded)));
+    assert_eq!(other["total_ms"].as_f64().unwrap(), folded as f64 * 4.0);
+    assert!((other["p99_ms"].as_f64().unwrap() - 4.0).abs() <= 0.04, "within 1%: {other}");
+    assert!(rows.iter().any(|r| r["route"] == format!("GET {}", scan_path(cap - 5)).as_str()), "first scan paths kept");
+    assert!(!rows.iter().any(|r| r["route"] == format!("GET {}", scan_path(cap - 4)).as_str()));
+    let requests: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+    assert_eq!(requests, 30_000 + scans);
+    assert!(
+        warnings.contains(&format!(
+            "{folded} requests of routes beyond the first {cap} distinct routes (by first appearance) were folded"
+        )),
+        "{warnings}"
+    );
+
+    // One stream (gzip) keeps the same routes as the split plain file: the
+    // kept set does not depend on the number of threads.
+    let (from_gzip, _) = logs(dir.path(), &gzip(&noisy), &["--max-routes", &cap.to_string()]);
+    assert_eq!(from_gzip.as_array().unwrap(), rows);
+
+    // The rule pack sets the cap too, and `run` reports the fold.
+    let pack = dir.path().join("pack.toml");
+    std::fs::write(&pack, format!("[access_log]\nmax_routes = {cap}\n")).unwrap();
+    let (from_pack, _) = logs(dir.path(), &noisy, &["--config", pack.to_str().unwrap()]);
+    assert_eq!(from_pack.as_array().unwrap(), rows);
+    let run = output(
+        perfsage(dir.path())
+            .args(["run", "--window", "200ms", "--format", "json", "--config", pack.to_str().unwrap(), "--access-log"])
+            .arg(&noisy),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(stderr(&run).contains("were folded into the route (other)"), "{}", stderr(&run));
+}
+
+#[test]
+fn several_files_share_one_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |path: &str, ms: u64| {
+        format!(
+            "10.0.0.1 - - [10/Oct/2024:13:00:00 +0000] \"GET {path} HTTP/1.1\" 200 1 \"-\" \"-\" 0.{ms:03} 0.{ms:03}\n"
+        )
+    };
+    let first = dir.path().join("a.log");
+    let second = dir.path().join("b.log");
+    std::fs::write(&first, [line("/a", 1), line("/b", 2)].concat()).unwrap();
+    // `/a` was kept by the first file: it stays exact although `/c` and `/d` come first here.
+    std::fs::write(&second, [line("/c", 3), line("/d", 4), line("/a", 5)].concat()).unwrap();
+    let out = output(perfsage(dir.path()).arg("logs").arg(&first).arg(&second).args([
+        "--max-routes",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    let rows = json(&out);
+    let by_route = |route: &str| rows.as_array().unwrap().iter().find(|r| r["route"] == route).cloned();
+    assert_eq!(by_route("GET /a").unwrap()["requests"], 2);
+    assert_eq!(by_route("GET /c").unwrap()["requests"], 1);
+    assert!(by_route("GET /d").is_none());
+    assert_eq!(by_route("(other)").unwrap()["total_ms"].as_f64(), Some(4.0));
+}
+
+#[test]
+fn extreme_numbers_saturate_and_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut text = String::new();
+    for time in ["99999999999999999999999.999999", "18446744073709.551615", "0.000", "0", "."] {
+        text.push_str(&format!(
+            "10.0.0.1 - - [10/Oct/2024:13:00:00 +0000] \"GET /x HTTP/1.1\" 999 1 \"-\" \"-\" {time} {time}, {time} : {time}\n"
+        ));
+    }
+    std::fs::write(&log, &text).unwrap();
+    let (rows, warnings) = logs(dir.path(), &log, &[]);
+    let row = &rows[0];
+    assert_eq!((row["requests"].as_u64(), row["errors"].as_u64()), (Some(4), Some(4)), "{warnings}");
+    assert_eq!(row["total_ms"].as_f64().unwrap(), (u64::MAX as f64 / 1000.0).round(), "the sum saturates");
+
+    // JSON times from the far past and far future: the window saturates too.
+    let json_log = dir.path().join("access.json");
+    std::fs::write(
+        &json_log,
+        "{\"time\":1e300,\"request\":\"GET / HTTP/1.1\",\"status\":200,\"request_time\":1e300}\n\
+         {\"time\":-1e300,\"request\":\"GET / HTTP/1.1\",\"status\":200,\"request_time\":-1}\n\
+         {\"msec\":\"99999999999999999999.9\",\"request\":\"GET / HTTP/1.1\",\"status\":200}\n",
+    )
+    .unwrap();
+    let pack = dir.path().join("pack.toml");
+    std::fs::write(&pack, "[access_log]\nformat = \"json\"\n").unwrap();
+    let (rows, warnings) = logs(dir.path(), &json_log, &["--config", pack.to_str().unwrap()]);
+    assert_eq!(rows[0]["requests"], 2, "{warnings}");
+    assert!(warnings.contains("1 of 3 lines could not be parsed"), "a negative time is refused: {warnings}");
+    let run = output(
+        perfsage(dir.path())
+            .args(["run", "--window", "100ms", "--format", "json", "--config", pack.to_str().unwrap(), "--access-log"])
+            .arg(&json_log),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+}

@@ -185,3 +185,106 @@ fn digest_reads_postgres_logs_and_run_puts_the_classes_in_the_snapshot() {
     assert_eq!(missing.status.code(), Some(3), "a slow log that cannot be read fails its source, not the run");
     assert!(stderr(&missing).contains("slow log /nonexistent.log"), "{}", stderr(&missing));
 }
+
+/// One MariaDB entry of `statement`, taking `ms`.
+fn entry(statement: &str, ms: u64) -> String {
+    format!(
+        "# User@Host: app[app] @ localhost []\n# Query_time: 0.{ms:03}000  Lock_time: 0.0  Rows_sent: 1  Rows_examined: 2\n\
+         SET timestamp=1732658401;\n{statement};\n"
+    )
+}
+
+#[test]
+fn a_huge_statement_is_cut_and_classes_over_the_cap_fold_into_other() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20,000 distinct classes (a table each), a 3 MiB statement in the middle,
+    // and one more 3 MiB statement, without a newline, at the very end.
+    let mut log = String::new();
+    for i in 0..20_000 {
+        log.push_str(&entry(&format!("select * from t{i} where id = {i}"), 1 + i % 7));
+        if i == 10_000 {
+            log.push_str(&entry(&format!("select '{}' from huge", "é".repeat(3 << 19)), 5));
+        }
+    }
+    log.push_str("# Query_time: 0.002  Rows_sent: 0  Rows_examined: 0\nselect ");
+    log.push_str(&"x".repeat(3 << 20));
+    let path = dir.path().join("slow.log");
+    std::fs::write(&path, &log).unwrap();
+    assert!(log.len() > 8 << 20, "split across threads");
+    let pack = dir.path().join("pack.toml");
+    std::fs::write(&pack, "[slow_log]\nmax_classes = 100\n").unwrap();
+    let out = output(perfsage(dir.path()).args(["digest", "--format", "json", "--config"]).arg(&pack).arg(&path));
+    assert_eq!(out.status.code(), Some(0));
+    let warnings = stderr(&out);
+    assert!(warnings.contains("2 entries had a statement or line longer than 1048576 bytes"), "{warnings}");
+    let classes = json(&out);
+    let classes = classes.as_array().unwrap();
+    assert_eq!(classes.len(), 101, "the cap, and (other)");
+    let other = classes.iter().find(|c| c["folded"] == true).unwrap();
+    assert_eq!(other["fingerprint"], "(other)");
+    // Kept: the first 100 tables; folded: the other 19,900 and both cut statements, exactly.
+    let folded = 19_900 + 2;
+    assert_eq!(other["count"], folded);
+    let folded_ms: u64 = (100..20_000).map(|i| 1 + i % 7).sum::<u64>() + 5 + 2;
+    assert!((other["total_ms"].as_f64().unwrap() - folded_ms as f64).abs() < 1e-6, "{other}");
+    assert_eq!(other["rows_examined"], 2 * (folded - 1));
+    assert!(warnings.contains(&format!("{folded} entries of statement classes beyond the first 100")), "{warnings}");
+    assert!(classes.iter().any(|c| c["fingerprint"] == "select * from t99 where id = ?"));
+    assert!(!classes.iter().any(|c| c["fingerprint"] == "select * from t100 where id = ?"));
+    let counted: u64 = classes.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 20_002);
+
+    // Without the cap the cut statements are classes of their own: the
+    // fingerprint of the first MiB (cut on a character boundary, so still UTF-8).
+    std::fs::write(&pack, "[slow_log]\nmax_classes = 100000\n").unwrap();
+    let out = output(perfsage(dir.path()).args(["digest", "--format", "json", "--config"]).arg(&pack).arg(&path));
+    let classes = json(&out);
+    let classes = classes.as_array().unwrap();
+    assert_eq!(classes.len(), 20_002);
+    let cut: Vec<&str> =
+        classes.iter().map(|c| c["fingerprint"].as_str().unwrap()).filter(|f| f.len() > 1000).collect();
+    assert_eq!(cut.len(), 1);
+    assert!(cut[0].len() <= 1 << 20 && cut[0].starts_with("select xxx"), "cut at 1 MiB");
+    let unclosed = classes.iter().find(|c| c["fingerprint"] == "select ?").expect("the cut string literal");
+    assert_eq!(unclosed["count"], 1, "a string cut open is still one literal");
+
+    // --max-classes overrides the pack.
+    let out = output(perfsage(dir.path()).args(["digest", "--max-classes", "3"]).arg(&path));
+    assert!(stdout(&out).contains("20002 entries, 4 classes, 0 corrupt, 2 truncated, 19999 folded into (other)"));
+}
+
+#[test]
+fn postgres_statements_are_cut_too_and_run_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for i in 0..50 {
+        log.push_str(&format!("2026-11-27 00:00:01 UTC [1] LOG:  duration: 1.5 ms  statement: select * from t{i}\n"));
+    }
+    log.push_str("2026-11-27 00:00:01 UTC [1] LOG:  duration: 1e308 ms  statement: select ");
+    log.push_str(&"ü".repeat(1 << 20));
+    log.push_str("\n\tfrom huge\n");
+    let path = dir.path().join("postgresql.log");
+    std::fs::write(&path, &log).unwrap();
+    let pack = dir.path().join("pack.toml");
+    std::fs::write(&pack, "[slow_log]\nmax_classes = 10\nmax_statement_bytes = 4096\n").unwrap();
+    let out = output(perfsage(dir.path()).args(["digest", "--format", "json", "--config"]).arg(&pack).arg(&path));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("1 entries had a statement or line longer than 4096 bytes"), "{}", stderr(&out));
+    let classes = json(&out);
+    let other = classes.as_array().unwrap().iter().find(|c| c["folded"] == true).unwrap().clone();
+    assert_eq!(other["count"], 41);
+    // 1e308 ms saturates the class's whole-µs sum instead of wrapping it.
+    assert_eq!(other["total_ms"].as_f64().unwrap(), u64::MAX as f64 / 1000.0);
+
+    let run = output(
+        perfsage(dir.path())
+            .args(["run", "--window", "100ms", "--format", "json", "--config"])
+            .arg(&pack)
+            .arg("--slow-log")
+            .arg(&path),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(stderr(&run).contains("41 entries of statement classes beyond the first 10"), "{}", stderr(&run));
+    let report = json(&run);
+    assert!(report["findings"].is_array());
+}

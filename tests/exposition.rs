@@ -321,3 +321,48 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Extreme numbers in values, timestamps and exemplars, in both formats:
+    /// parsed (NaN and ±Inf kept as floats) or refused with a line, never a panic.
+    #[test]
+    fn extreme_numbers_never_panic(
+        value in prop::sample::select(vec!["0", "-0", "-1", "1e308", "-1e308", "1e309", "NaN", "+Inf", "-Inf",
+            "18446744073709551615", "18446744073709551616", "9223372036854775808", "-9223372036854775809", "", "1.2.3"]),
+        stamp in prop::sample::select(vec!["", " 0", " -1", " 9223372036854775807", " 9223372036854775808",
+            " -9223372036854775809", " 1e308", " NaN", " 9.2e15", " 1.5"]),
+        long in 0usize..5000,
+    ) {
+        let name = format!("m{}", "a".repeat(long));
+        for (format, text) in [
+            (Format::Text, format!("# TYPE {name} counter\n{name}{{l=\"{}\"}} {value}{stamp}\n", "v".repeat(long))),
+            (Format::OpenMetrics, format!("# TYPE {name} counter\n{name}_total {value}{stamp} # {{a=\"b\"}} {value}{stamp}\n# EOF\n")),
+        ] {
+            let _ = exposition::parse(text.as_bytes(), format);
+        }
+    }
+}
+
+#[test]
+fn duplicate_labels_are_found_in_linear_time() {
+    // 200,000 labels on one line, the repeat at the end: pairwise comparison
+    // would take 2·10^10 steps (minutes); a set takes milliseconds.
+    let labels: Vec<String> = (0..200_000).map(|i| format!("l{i}=\"v\"")).collect();
+    let line = format!("m{{{},l5=\"again\"}} 1\n", labels.join(","));
+    let error = exposition::parse(line.as_bytes(), Format::Text).unwrap_err();
+    assert_eq!((error.line, error.message.as_str()), (1, "label `l5` appears twice"));
+    let error = exposition::parse(b"m{a=\"1\",b=\"2\",a=\"3\"} 1\n", Format::Text).unwrap_err();
+    assert_eq!(error.message, "label `a` appears twice", "short lists too");
+    let fine = exposition::parse(format!("m{{{}}} 1\n", labels.join(",")).as_bytes(), Format::Text).unwrap();
+    assert_eq!(fine.families[0].samples[0].labels.len(), 200_000);
+}
+
+#[test]
+fn more_samples_than_the_cap_are_refused_with_their_line() {
+    let text: String = (0..=exposition::MAX_SAMPLES).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
+    let error = exposition::parse(text.as_bytes(), Format::Text).unwrap_err();
+    assert_eq!(error.line, exposition::MAX_SAMPLES + 1);
+    assert!(error.message.contains("more than 500000 samples"));
+}

@@ -2,7 +2,11 @@
 //! nginx combined format with `$request_time $upstream_response_time`, ids in
 //! the paths (so routes must be normalized), a few slow and failing routes.
 //!
-//! `cargo run --release --example gen_access_log -- LINES > access.log`
+//! `cargo run --release --example gen_access_log -- LINES [--scan-paths N] > access.log`
+//!
+//! `--scan-paths N` adds a scanner among the traffic: N lines of 404s, each
+//! for a distinct random path, spread evenly over the day (the log then has
+//! LINES + N lines).
 
 use std::io::{BufWriter, Write};
 
@@ -34,7 +38,11 @@ const AGENTS: [&str; 3] = [
 ];
 
 fn main() {
-    let lines: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let args: Vec<String> = std::env::args().collect();
+    let lines: u64 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let scans: u64 = args.iter().position(|a| a == "--scan-paths").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0);
+    let mut scanner = SplitMix(7);
+    let mut scanned = 0u64;
     let mut rng = SplitMix(42);
     let out = std::io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, out);
@@ -43,6 +51,16 @@ fn main() {
     for i in 0..lines {
         let t_ms = i * day_ms / lines;
         let (h, m, s) = (t_ms / 3_600_000, t_ms / 60_000 % 60, t_ms / 1000 % 60);
+        // The scanner's lines due by now (its own generator: the real traffic is the same with or without it).
+        while scans > 0 && scanned * lines < scans * (i + 1) {
+            scanned += 1;
+            let word: String = (0..12).map(|_| (b'a' + scanner.below(26) as u8) as char).collect();
+            writeln!(
+                out,
+                "198.51.100.7 - - [10/Oct/2024:{h:02}:{m:02}:{s:02} +0000] \"GET /{word}.php HTTP/1.1\" 404 153 \"-\" \"zgrab/0.x\" 0.001 -"
+            )
+            .unwrap();
+        }
         let mut pick = rng.below(1000);
         let route = ROUTES
             .iter()

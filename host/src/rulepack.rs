@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::actions::hooks::HookBinding;
+use crate::digest::SlowLogSettings;
 use crate::model::{ConfigEntry, ParamSpec, ParamValue, RuleInfo, Severity};
 use crate::plugins::Limits;
 use crate::sources::access_log::AccessLogSettings;
@@ -44,6 +45,9 @@ pub struct RulePack {
     /// How access logs are read (`run --access-log`, `perfsage logs`).
     #[serde(default)]
     pub access_log: AccessLogSettings,
+    /// How slow query logs are digested (`run --slow-log`, `perfsage digest`).
+    #[serde(default)]
+    pub slow_log: SlowLogSettings,
     /// `[prometheus]` as written; merged key by key over the default pack's
     /// section into [`RulePack::prometheus`] (see `sources::prometheus::settings`).
     #[serde(default, rename = "prometheus")]

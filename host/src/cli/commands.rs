@@ -236,6 +236,7 @@ pub(super) fn collect_options(args: &CollectArgs, pack: &RulePack) -> Result<Col
             None => std::time::Duration::from_millis(pack.sources.timeout_ms),
         },
         slow_logs: args.slow_log.clone(),
+        slow_log: pack.slow_log.clone(),
         scrape,
         scrape_host,
         prometheus: pack.prometheus.clone(),

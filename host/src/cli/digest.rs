@@ -5,16 +5,22 @@ use anyhow::Context;
 use super::commands::write_stdout;
 use super::{ActionFormat, DigestArgs, Exit, Failure};
 use crate::digest::digest_file;
+use crate::rulepack::RulePack;
 
 pub fn run(args: DigestArgs) -> Result<Exit, Failure> {
+    let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;
+    let mut settings = pack.slow_log.clone();
+    if let Some(max_classes) = args.max_classes {
+        settings.max_classes = max_classes;
+    }
     std::fs::File::open(&args.file)
         .with_context(|| format!("cannot open the slow log {}", args.file.display()))
         .map_err(Failure::usage)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let digest = digest_file(&args.file, threads)
+    let digest = digest_file(&args.file, threads, &settings)
         .with_context(|| format!("cannot read the slow log {}", args.file.display()))
         .map_err(Failure::degraded)?;
-    if let Some(warning) = digest.corrupt_warning(&args.file) {
+    for warning in digest.corrupt_warning(&args.file).into_iter().chain(digest.limit_warnings(&args.file)) {
         log::warn!("{warning}");
     }
     let text = match args.format {
@@ -48,10 +54,13 @@ pub fn run(args: DigestArgs) -> Result<Exit, Failure> {
             let mut table = builder.build();
             table.with(tabled::settings::Style::rounded());
             format!(
-                "{table}\n{} entries, {} classes, {} corrupt\n",
+                "{table}\n{} entries, {} classes, {} corrupt, {} truncated, {} folded into {}\n",
                 digest.entries,
                 digest.classes.len(),
-                digest.corrupt
+                digest.corrupt,
+                digest.truncated,
+                digest.folded,
+                crate::digest::OTHER_CLASS
             )
         }
     };

@@ -9,18 +9,28 @@ use serde_json::json;
 use super::commands::write_stdout;
 use super::{DataFormat, Exit, Failure, LogsArgs};
 use crate::rulepack::RulePack;
-use crate::sources::access_log::{AccessLogSource, Accumulator};
+use crate::sources::access_log::{AccessLogSource, Accumulator, Admission, OTHER_ROUTE};
 use crate::sources::histogram::round3;
 
 pub fn run(args: LogsArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;
-    let source = AccessLogSource::new(&pack.access_log).map_err(Failure::usage)?;
-    let mut merged = Accumulator::default();
+    let mut settings = pack.access_log.clone();
+    if let Some(max_routes) = args.max_routes {
+        settings.max_routes = max_routes;
+    }
+    let source = AccessLogSource::new(&settings).map_err(Failure::usage)?;
+    let mut merged = Accumulator::new(Admission::first(source.max_routes));
     for path in &args.files {
+        // One cap over all the files: a later file keeps the routes earlier
+        // ones kept, and new ones while there is room.
+        let admission = Admission {
+            reserved: std::sync::Arc::new(merged.routes.keys().cloned().collect()),
+            new_slots: source.max_routes.saturating_sub(merged.routes.len()),
+        };
         let bar = progress_bar(std::fs::metadata(path).map_or(0, |m| m.len()));
-        let analysis = source.analyze(path, &|n| bar.inc(n)).map_err(Failure::usage)?;
+        let analysis = source.analyze_admitting(path, &admission, &|n| bar.inc(n)).map_err(Failure::usage)?;
         bar.finish_and_clear();
-        if let Some(warning) = analysis.bad_line_warning() {
+        for warning in analysis.bad_line_warning().into_iter().chain(analysis.fold_warning(source.max_routes)) {
             eprintln!("perfsage: warning: {warning}");
         }
         merged.merge(analysis.accumulator);
@@ -49,6 +59,8 @@ fn progress_bar(bytes: u64) -> ProgressBar {
 
 struct Row {
     route: String,
+    /// The `(other)` row: the requests of the routes over the cap.
+    folded: bool,
     requests: u64,
     errors: u64,
     client_errors: u64,
@@ -64,19 +76,21 @@ impl Row {
         json!({
             "route": self.route, "requests": self.requests, "errors": self.errors,
             "client_errors": self.client_errors, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms, "mean_ms": self.mean_ms, "total_ms": self.total_ms,
+            "p99_ms": self.p99_ms, "mean_ms": self.mean_ms, "total_ms": self.total_ms, "folded": self.folded,
         })
     }
 }
 
-/// Routes by total time spent, most first; ties by route.
+/// Routes by total time spent, most first; ties by route. `(other)`, when
+/// anything was folded, is ranked like any route and marked `folded`.
 fn ranked(acc: &Accumulator) -> Vec<Row> {
     let mut rows: Vec<Row> = acc
-        .routes
-        .iter()
+        .routes_with_other()
         .map(|(route, s)| {
             let l = s.latency_summary();
             Row {
+                // No real route is called that: a route is `METHOD path`.
+                folded: route == OTHER_ROUTE.as_bytes(),
                 route: String::from_utf8_lossy(route).into_owned(),
                 requests: s.requests,
                 errors: s.server_errors,

@@ -189,6 +189,10 @@ struct LogsArgs {
     /// How many routes the table shows.
     #[arg(long, default_value_t = 20)]
     top: usize,
+    /// Distinct routes kept (the first ones seen); the requests of the others are counted in
+    /// one `(other)` route. Overrides [access_log] max_routes (default 10000).
+    #[arg(long, value_name = "N")]
+    max_routes: Option<usize>,
     #[arg(long, value_enum, default_value_t = DataFormat::Table)]
     format: DataFormat,
 }
@@ -313,6 +317,13 @@ struct DigestArgs {
     /// log written with `log_min_duration_statement`; the kind is detected.
     #[arg(value_name = "FILE")]
     file: PathBuf,
+    /// Rule pack whose [slow_log] settings (max_classes, max_statement_bytes) apply.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Statement classes kept (the first ones seen); the entries of the others are counted in
+    /// one `(other)` class. Overrides [slow_log] max_classes (default 10000).
+    #[arg(long, value_name = "N")]
+    max_classes: Option<usize>,
     #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
     format: ActionFormat,
 }

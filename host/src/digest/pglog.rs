@@ -9,6 +9,9 @@
 //! parameters: ...`, errors) is not an entry and is skipped. A `duration:`
 //! line whose time does not parse or that carries no statement is corrupt:
 //! given as `None`. PostgreSQL does not log rows, so they are 0.
+//!
+//! A statement grows only to the byte cap [`read`] is given; past it, the
+//! entry is marked truncated and its further lines are dropped.
 
 use std::io::BufRead;
 
@@ -35,30 +38,53 @@ fn duration_line(line: &str) -> Option<(Option<f64>, &str)> {
     Some((ms, statement))
 }
 
+/// Append `text` to `statement` up to `max_bytes` in all (cut at a
+/// character boundary); whether it was cut.
+fn push_capped(statement: &mut String, text: &str, max_bytes: usize) -> bool {
+    let room = max_bytes.saturating_sub(statement.len());
+    if text.len() <= room {
+        statement.push_str(text);
+        return false;
+    }
+    let mut end = room;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    statement.push_str(&text[..end]);
+    true
+}
+
 /// Read every entry of a PostgreSQL log, lending each to `each` (`None` for
-/// a corrupt one). The statement goes through one reused string.
-pub fn read(reader: impl BufRead, mut each: impl FnMut(Option<Entry<'_>>)) -> std::io::Result<()> {
+/// a corrupt one). The statement goes through one reused string, cut at `max_bytes`.
+pub fn read(reader: impl BufRead, max_bytes: usize, mut each: impl FnMut(Option<Entry<'_>>)) -> std::io::Result<()> {
     let mut statement = String::new();
     // The entry being read: its duration (`None` if unreadable), and whether
-    // one of its lines was not UTF-8.
+    // one of its lines was not UTF-8, and whether it was cut.
     let mut open: Option<Option<f64>> = None;
     let mut unreadable = false;
-    let mut close = |ms: Option<f64>, statement: &str, unreadable: bool| {
+    let mut truncated = false;
+    let mut close = |ms: Option<f64>, statement: &str, unreadable: bool, truncated: bool| {
         let statement = statement.trim();
         each(match ms {
-            Some(ms) if !statement.is_empty() && !unreadable => {
-                Some(Entry { statement, query_time_s: ms / 1000.0, rows_examined: 0, rows_sent: 0, database: None })
-            }
+            Some(ms) if !statement.is_empty() && !unreadable => Some(Entry {
+                statement,
+                query_time_s: ms / 1000.0,
+                rows_examined: 0,
+                rows_sent: 0,
+                database: None,
+                truncated,
+            }),
             _ => None,
         });
     };
-    super::for_each_line(reader, |line| {
+    super::for_each_line(reader, max_bytes, |line, cut| {
         let text = std::str::from_utf8(line);
         if let Some(ms) = open {
             match text {
                 Ok(continued) if continued.starts_with('\t') => {
-                    statement.push('\n');
-                    statement.push_str(&continued[1..]);
+                    let newline_cut = push_capped(&mut statement, "\n", max_bytes);
+                    let line_cut = push_capped(&mut statement, &continued[1..], max_bytes);
+                    truncated |= cut || newline_cut || line_cut;
                     return;
                 }
                 Err(_) if line.starts_with(b"\t") => {
@@ -66,7 +92,7 @@ pub fn read(reader: impl BufRead, mut each: impl FnMut(Option<Entry<'_>>)) -> st
                     return;
                 }
                 _ => {
-                    close(ms, &statement, unreadable);
+                    close(ms, &statement, unreadable, truncated);
                     open = None;
                 }
             }
@@ -74,13 +100,13 @@ pub fn read(reader: impl BufRead, mut each: impl FnMut(Option<Entry<'_>>)) -> st
         // Any other line that is not UTF-8 is not an entry either.
         if let Some((ms, first)) = text.ok().and_then(duration_line) {
             statement.clear();
-            statement.push_str(first);
+            truncated = push_capped(&mut statement, first, max_bytes) || cut;
             unreadable = false;
             open = Some(ms);
         }
     })?;
     if let Some(ms) = open {
-        close(ms, &statement, unreadable);
+        close(ms, &statement, unreadable, truncated);
     }
     Ok(())
 }
@@ -93,7 +119,7 @@ mod tests {
 
     fn parse(text: &str) -> Vec<Option<Owned>> {
         let mut entries = Vec::new();
-        read(text.as_bytes(), |e| entries.push(e.map(Owned::from))).unwrap();
+        read(text.as_bytes(), 1 << 20, |e| entries.push(e.map(Owned::from))).unwrap();
         entries
     }
 

@@ -10,6 +10,9 @@
 //! This is the digest's hot loop: lines go through one reused buffer and the
 //! statement and schema through reused strings, and each entry is lent to the
 //! caller ([`read`]), so an entry costs no allocation.
+//!
+//! A statement grows only to the byte cap [`read`] is given: past it, its
+//! further lines are dropped and the entry is marked [`Entry::truncated`].
 
 use std::io::BufRead;
 
@@ -22,6 +25,8 @@ pub struct Entry<'a> {
     pub rows_sent: u64,
     /// The schema it ran in (`# ... Schema: crm` or a `use crm;` line), where logged.
     pub database: Option<&'a str>,
+    /// The statement (or one of its lines) was longer than the cap and was cut.
+    pub truncated: bool,
 }
 
 /// The entry being read, its buffers kept from one entry to the next.
@@ -35,6 +40,7 @@ struct Pending {
     database: String,
     has_database: bool,
     started: bool,
+    truncated: bool,
 }
 
 impl Pending {
@@ -45,6 +51,20 @@ impl Pending {
         self.statement.clear();
         self.has_database = false;
         self.started = false;
+        self.truncated = false;
+    }
+
+    /// Append one statement line, up to `max_bytes` in all (cut at a character boundary).
+    fn push_line(&mut self, line: &[u8], cut: bool, max_bytes: usize) {
+        self.truncated |= cut;
+        let room = max_bytes.saturating_sub(self.statement.len());
+        if line.len() < room {
+            self.statement.extend_from_slice(line);
+            self.statement.push(b'\n');
+        } else {
+            self.truncated = true;
+            self.statement.extend_from_slice(super::utf8_floor(&line[..room]));
+        }
     }
 
     fn set_database(&mut self, database: &[u8]) {
@@ -111,6 +131,7 @@ impl Pending {
                 rows_examined: self.rows_examined,
                 rows_sent: self.rows_sent,
                 database: self.has_database.then_some(self.database.as_str()),
+                truncated: self.truncated,
             }),
             _ => None,
         }
@@ -145,10 +166,11 @@ fn use_database(line: &[u8]) -> Option<&[u8]> {
     Some(name.strip_prefix(b"`").and_then(|n| n.strip_suffix(b"`")).unwrap_or(name))
 }
 
-/// Read every entry of a slow log, lending each to `each` (`None` for a corrupt one).
-pub fn read(reader: impl BufRead, mut each: impl FnMut(Option<Entry<'_>>)) -> std::io::Result<()> {
+/// Read every entry of a slow log, lending each to `each` (`None` for a
+/// corrupt one). A statement is cut at `max_bytes`.
+pub fn read(reader: impl BufRead, max_bytes: usize, mut each: impl FnMut(Option<Entry<'_>>)) -> std::io::Result<()> {
     let mut entry = Pending::default();
-    super::for_each_line(reader, |line| {
+    super::for_each_line(reader, max_bytes, |line, cut| {
         if line.first() == Some(&b'#') {
             if !entry.statement.is_empty() {
                 each(entry.entry());
@@ -168,10 +190,12 @@ pub fn read(reader: impl BufRead, mut each: impl FnMut(Option<Entry<'_>>)) -> st
             || (entry.statement.is_empty() && line.trim_ascii().is_empty())
         {
             // Before the first header, only garbage can be here.
-        } else {
+        } else if entry.statement.len() < max_bytes {
             // Bytes that are not UTF-8 make the entry corrupt when it ends.
-            entry.statement.extend_from_slice(line);
-            entry.statement.push(b'\n');
+            entry.push_line(line, cut, max_bytes);
+        } else {
+            // Past the cap: the rest of the statement is dropped.
+            entry.truncated = true;
         }
     })?;
     if entry.started {
@@ -187,6 +211,7 @@ pub(crate) mod tests {
     /// An entry with its own strings, to collect.
     #[derive(Debug, PartialEq)]
     pub(crate) struct Owned {
+        pub truncated: bool,
         pub statement: String,
         pub query_time_s: f64,
         pub rows_examined: u64,
@@ -197,6 +222,7 @@ pub(crate) mod tests {
     impl From<Entry<'_>> for Owned {
         fn from(e: Entry<'_>) -> Owned {
             Owned {
+                truncated: e.truncated,
                 statement: e.statement.to_owned(),
                 query_time_s: e.query_time_s,
                 rows_examined: e.rows_examined,
@@ -208,7 +234,7 @@ pub(crate) mod tests {
 
     fn parse(text: &str) -> Vec<Option<Owned>> {
         let mut entries = Vec::new();
-        read(text.as_bytes(), |e| entries.push(e.map(Owned::from))).unwrap();
+        read(text.as_bytes(), 1 << 20, |e| entries.push(e.map(Owned::from))).unwrap();
         entries
     }
     #[test]

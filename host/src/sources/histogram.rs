@@ -2,7 +2,7 @@
 //! histograms of microseconds turned into the snapshot's latency summary and
 //! cumulative buckets.
 
-use hdrhistogram::Histogram;
+use hdrhistogram::{Counter, Histogram};
 
 use crate::model::{Bucket, Latency};
 
@@ -38,4 +38,150 @@ pub fn buckets(h: &Histogram<u64>) -> Vec<Bucket> {
 /// Three decimals: exact through a JSON round trip (see the system source).
 pub fn round3(v: f64) -> f64 {
     if v.is_finite() { (v * 1000.0).round() / 1000.0 } else { 0.0 }
+}
+
+/// How a [`LazyHistogram`] records: its HDR bounds, and how many raw samples
+/// it keeps before it allocates the histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistogramSpec {
+    /// Largest value tracked; larger ones are clamped (HDR `saturating_record`).
+    pub high: u64,
+    pub significant_digits: u8,
+    /// Raw samples kept before switching to the histogram.
+    pub raw_samples: usize,
+}
+
+impl HistogramSpec {
+    /// An empty HDR histogram with these bounds.
+    pub fn histogram<T: Counter>(&self) -> Histogram<T> {
+        Histogram::new_with_bounds(1, self.high, self.significant_digits).expect("static histogram bounds are valid")
+    }
+}
+
+/// A latency histogram that costs nothing until it records and a few hundred
+/// bytes while it has few samples: a full HDR histogram is tens of KB (53 KB
+/// at two significant digits up to an hour of µs), and a log can name
+/// thousands of routes or statements seen once (a scanner's 404s). The first
+/// [`HistogramSpec::raw_samples`] values are kept raw; the next one moves them
+/// into an HDR histogram. Every answer (quantiles, buckets, counts) is read
+/// from an HDR histogram built from the same values in the same way, so a
+/// route reports exactly the same numbers whichever form it is in.
+#[derive(Debug, Clone)]
+pub enum LazyHistogram<T: Counter = u64> {
+    Raw(Vec<u64>),
+    Full(Box<Histogram<T>>),
+}
+
+impl<T: Counter> Default for LazyHistogram<T> {
+    fn default() -> Self {
+        LazyHistogram::Raw(Vec::new())
+    }
+}
+
+impl<T: Counter> LazyHistogram<T> {
+    pub fn record(&mut self, spec: &HistogramSpec, value: u64) {
+        match self {
+            LazyHistogram::Raw(values) if values.len() < spec.raw_samples => values.push(value),
+            LazyHistogram::Raw(values) => {
+                let mut full = spec.histogram::<T>();
+                for v in values.iter() {
+                    full.saturating_record(*v);
+                }
+                full.saturating_record(value);
+                *self = LazyHistogram::Full(Box::new(full));
+            }
+            LazyHistogram::Full(full) => full.saturating_record(value),
+        }
+    }
+
+    /// Add `other`'s values (both made with `spec`).
+    pub fn add(&mut self, spec: &HistogramSpec, other: &LazyHistogram<T>) {
+        match other {
+            LazyHistogram::Raw(values) => {
+                for v in values {
+                    self.record(spec, *v);
+                }
+            }
+            LazyHistogram::Full(theirs) => {
+                if let LazyHistogram::Raw(values) = self {
+                    let mut full = spec.histogram::<T>();
+                    for v in values.iter() {
+                        full.saturating_record(*v);
+                    }
+                    *self = LazyHistogram::Full(Box::new(full));
+                }
+                if let LazyHistogram::Full(mine) = self {
+                    // Same bounds on both sides; a count overflowing its counter type saturates.
+                    if mine.add(theirs.as_ref()).is_err() {
+                        for v in theirs.iter_recorded() {
+                            let _ = mine.record_n(v.value_iterated_to(), v.count_at_value());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many values were recorded.
+    pub fn len(&self) -> u64 {
+        match self {
+            LazyHistogram::Raw(values) => values.len() as u64,
+            LazyHistogram::Full(full) => full.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as an HDR histogram (built for the occasion while raw).
+    pub fn histogram(&self, spec: &HistogramSpec) -> std::borrow::Cow<'_, Histogram<T>> {
+        match self {
+            LazyHistogram::Raw(values) => {
+                let mut full = spec.histogram::<T>();
+                for v in values {
+                    full.saturating_record(*v);
+                }
+                std::borrow::Cow::Owned(full)
+            }
+            LazyHistogram::Full(full) => std::borrow::Cow::Borrowed(full.as_ref()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: HistogramSpec = HistogramSpec { high: 3_600_000_000, significant_digits: 2, raw_samples: 4 };
+
+    #[test]
+    fn raw_and_full_histograms_give_the_same_numbers() {
+        let values = [0, 1, 7, 1234, 99_999, u64::MAX, 3_600_000_000, 42, 42];
+        let mut reference = SPEC.histogram::<u64>();
+        let mut lazy = LazyHistogram::<u64>::default();
+        for (i, v) in values.iter().enumerate() {
+            reference.saturating_record(*v);
+            lazy.record(&SPEC, *v);
+            assert_eq!(matches!(lazy, LazyHistogram::Raw(_)), i < SPEC.raw_samples, "raw until the limit");
+            assert_eq!(*lazy.histogram(&SPEC), reference);
+        }
+        // Merges in every combination of forms agree with recording everything in one.
+        let (mut a, mut b) = (LazyHistogram::<u64>::default(), LazyHistogram::<u64>::default());
+        values[..2].iter().for_each(|v| a.record(&SPEC, *v));
+        values[2..].iter().for_each(|v| b.record(&SPEC, *v));
+        let mut ab = a.clone();
+        ab.add(&SPEC, &b);
+        b.add(&SPEC, &a);
+        assert_eq!(*ab.histogram(&SPEC), reference);
+        assert_eq!(*b.histogram(&SPEC), reference);
+        assert_eq!((ab.len(), LazyHistogram::<u64>::default().is_empty()), (values.len() as u64, true));
+    }
+
+    #[test]
+    fn an_unrecorded_histogram_allocates_nothing() {
+        let lazy = LazyHistogram::<u32>::default();
+        assert!(matches!(&lazy, LazyHistogram::Raw(v) if v.capacity() == 0));
+        assert!(std::mem::size_of::<LazyHistogram<u32>>() <= 32);
+    }
 }

@@ -60,8 +60,9 @@ pub struct CollectOptions {
     pub mysql: Vec<String>,
     /// The most one database source may take, connect to goodbye (`[sources] timeout_ms`).
     pub source_timeout: Duration,
-    /// Slow query logs to digest into `queries` (`run --slow-log`).
+    /// Slow query logs to digest into `queries` (`run --slow-log`), with the rule pack's caps.
     pub slow_logs: Vec<PathBuf>,
+    pub slow_log: crate::digest::SlowLogSettings,
     /// `/metrics` expositions whose application histograms and counters become endpoints (`run --scrape`).
     pub scrape: Vec<prometheus::scrape::ScrapeTarget>,
     /// A node_exporter whose host sections replace this machine's (`run --scrape-host`):
@@ -120,6 +121,7 @@ pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
             match source.analyze(path, &|_| {}) {
                 Ok(mut analysis) => {
                     collected.warnings.extend(analysis.bad_line_warning());
+                    collected.warnings.extend(analysis.fold_warning(source.max_routes));
                     let endpoints = analysis.accumulator.endpoints(&source.service);
                     let series = analysis.accumulator.series(&source.service);
                     collected.add_endpoints(format!("access-log:{}", path.display()), endpoints, series);
@@ -136,9 +138,10 @@ pub fn collect(options: &CollectOptions) -> Result<Collected, CollectError> {
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     for path in &options.slow_logs {
-        match crate::digest::digest_file(path, threads) {
+        match crate::digest::digest_file(path, threads, &options.slow_log) {
             Ok(digest) => {
                 collected.warnings.extend(digest.corrupt_warning(path));
+                collected.warnings.extend(digest.limit_warnings(path));
                 collected.snapshot.meta.sources.push(format!("slow-log:{}", path.display()));
                 collected.snapshot.queries.get_or_insert_with(Vec::new).extend(digest.queries());
             }

@@ -2,19 +2,31 @@
 //! merged at the end.
 //!
 //! Each route keeps exact counts, the exact sum and maximum of its request
-//! times, and HDR histograms (microseconds, two significant digits: every
-//! percentile within 1%) of request and upstream times; a histogram is a few
-//! tens of KB whatever the number of requests, so memory grows with the
-//! number of distinct routes, not with the log. The minute series keeps three
-//! numbers per minute. A route is looked up by its bytes, so a line allocates
-//! nothing unless it brings a new route.
+//! times, and latency histograms (microseconds, two significant digits: every
+//! percentile within 1%) of request and upstream times. A histogram keeps its
+//! first few values raw and becomes an HDR histogram (53 KB) only past them
+//! ([`LazyHistogram`]), so a route seen once costs a few hundred bytes. The
+//! minute series keeps three numbers per minute. A route is looked up by its
+//! bytes, so a line allocates nothing unless it brings a new route.
+//!
+//! # The route cap
+//!
+//! A scanner's 404s name a new path per line. Each accumulator keeps at most
+//! [`Admission::new_slots`] routes besides the ones [`Admission::reserved`]
+//! names; the requests of every other route are folded into one `(other)`
+//! route, whose counts, errors and times stay exact. Routes are kept by
+//! first appearance: a new route is admitted while there is room, and
+//! [`Accumulator::merge`] admits a later chunk's new routes in the order that
+//! chunk first saw them. Merging the chunks of a file in file order
+//! therefore keeps exactly the file's first routes, whatever the number of
+//! chunks (the source re-reads, with that set reserved, a later chunk that
+//! had to fold, so a kept route's numbers are exact too: see `mod.rs`).
 
-use std::collections::{BTreeMap, HashMap};
-
-use hdrhistogram::Histogram;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::model::{Endpoint, Label, Latency, Series};
-use crate::sources::histogram::{buckets, round3, summary};
+use crate::sources::histogram::{HistogramSpec, LazyHistogram, buckets, round3, summary};
 
 use super::format::Record;
 
@@ -26,9 +38,33 @@ pub const SIGNIFICANT_DIGITS: u8 = 2;
 pub const BAD_EXAMPLES: usize = 3;
 /// How much of an unparseable line an example keeps.
 const EXAMPLE_BYTES: usize = 200;
+/// The name of the route the requests of routes over the cap are folded into.
+/// No real route can be called that: a route is `METHOD path`, with a space.
+pub const OTHER_ROUTE: &str = "(other)";
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_US, SIGNIFICANT_DIGITS).expect("static histogram bounds are valid")
+/// Every route histogram: 1 µs to an hour, two digits, 32 raw values (256 bytes) first.
+pub const SPEC: HistogramSpec = HistogramSpec { high: MAX_US, significant_digits: SIGNIFICANT_DIGITS, raw_samples: 32 };
+
+/// Which routes an accumulator may keep.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// Always kept (a file's kept routes when a chunk is re-read; the routes
+    /// earlier files kept when several files are merged).
+    pub reserved: Arc<HashSet<Box<[u8]>>>,
+    /// How many routes besides the reserved ones may be kept.
+    pub new_slots: usize,
+}
+
+impl Admission {
+    /// Keep the first `max_routes` routes.
+    pub fn first(max_routes: usize) -> Admission {
+        Admission { reserved: Arc::default(), new_slots: max_routes }
+    }
+
+    /// Keep exactly `routes`.
+    pub fn only(routes: HashSet<Box<[u8]>>) -> Admission {
+        Admission { reserved: Arc::new(routes), new_slots: 0 }
+    }
 }
 
 /// What one route saw.
@@ -41,14 +77,16 @@ pub struct RouteStats {
     pub timed: u64,
     pub total_us: u64,
     pub max_us: u64,
-    pub latency: Histogram<u64>,
-    pub upstream: Histogram<u64>,
+    pub latency: LazyHistogram,
+    pub upstream: LazyHistogram,
     pub upstream_total_us: u64,
     pub upstream_max_us: u64,
+    /// The accumulator's line count when the route first appeared: merges admit new routes in this order.
+    pub first_seen: u64,
 }
 
 impl RouteStats {
-    fn new() -> Self {
+    fn new(first_seen: u64) -> Self {
         RouteStats {
             requests: 0,
             server_errors: 0,
@@ -56,33 +94,56 @@ impl RouteStats {
             timed: 0,
             total_us: 0,
             max_us: 0,
-            latency: histogram(),
-            upstream: histogram(),
+            latency: LazyHistogram::default(),
+            upstream: LazyHistogram::default(),
             upstream_total_us: 0,
             upstream_max_us: 0,
+            first_seen,
+        }
+    }
+
+    /// Count one request. Sums saturate: a hostile log's times cannot wrap them.
+    fn record(&mut self, record: &Record<'_>) {
+        self.requests += 1;
+        if record.status >= 500 {
+            self.server_errors += 1;
+        } else if record.status >= 400 {
+            self.client_errors += 1;
+        }
+        if let Some(us) = record.request_us {
+            self.timed += 1;
+            self.total_us = self.total_us.saturating_add(us);
+            self.max_us = self.max_us.max(us);
+            self.latency.record(&SPEC, us);
+        }
+        if let Some(us) = record.upstream_us {
+            self.upstream_total_us = self.upstream_total_us.saturating_add(us);
+            self.upstream_max_us = self.upstream_max_us.max(us);
+            self.upstream.record(&SPEC, us);
         }
     }
 
     fn merge(&mut self, other: &RouteStats) {
-        self.requests += other.requests;
-        self.server_errors += other.server_errors;
-        self.client_errors += other.client_errors;
-        self.timed += other.timed;
-        self.total_us += other.total_us;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.server_errors = self.server_errors.saturating_add(other.server_errors);
+        self.client_errors = self.client_errors.saturating_add(other.client_errors);
+        self.timed = self.timed.saturating_add(other.timed);
+        self.total_us = self.total_us.saturating_add(other.total_us);
         self.max_us = self.max_us.max(other.max_us);
-        self.latency.add(&other.latency).expect("same bounds");
-        self.upstream.add(&other.upstream).expect("same bounds");
-        self.upstream_total_us += other.upstream_total_us;
+        self.latency.add(&SPEC, &other.latency);
+        self.upstream.add(&SPEC, &other.upstream);
+        self.upstream_total_us = self.upstream_total_us.saturating_add(other.upstream_total_us);
         self.upstream_max_us = self.upstream_max_us.max(other.upstream_max_us);
     }
 
     /// The latency summary: percentiles from the histogram, mean and max exact.
     pub fn latency_summary(&self) -> Latency {
-        summary(&self.latency, self.total_us, self.max_us)
+        summary(&self.latency.histogram(&SPEC), self.total_us, self.max_us)
     }
 
     fn upstream_summary(&self) -> Option<Latency> {
-        (!self.upstream.is_empty()).then(|| summary(&self.upstream, self.upstream_total_us, self.upstream_max_us))
+        (!self.upstream.is_empty())
+            .then(|| summary(&self.upstream.histogram(&SPEC), self.upstream_total_us, self.upstream_max_us))
     }
 }
 
@@ -106,7 +167,13 @@ pub struct BadLine {
 /// Everything one thread (or the merge of all) accumulated.
 #[derive(Debug, Clone, Default)]
 pub struct Accumulator {
+    /// The kept routes.
     pub routes: HashMap<Box<[u8]>, RouteStats>,
+    /// The requests of every route that was not kept, if any.
+    pub other: Option<RouteStats>,
+    admission: Admission,
+    /// Routes kept besides the reserved ones.
+    new_kept: usize,
     minutes: BTreeMap<i64, Minute>,
     current: Option<(i64, Minute)>,
     pub lines: u64,
@@ -117,31 +184,59 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
+    /// An empty accumulator that keeps the routes `admission` allows.
+    pub fn new(admission: Admission) -> Accumulator {
+        Accumulator { admission, ..Accumulator::default() }
+    }
+
+    /// Whether a route not kept yet may be: reserved, or a free slot (which it takes).
+    fn admit(&mut self, route: &[u8]) -> bool {
+        if self.admission.reserved.contains(route) {
+            true
+        } else if self.new_kept < self.admission.new_slots {
+            self.new_kept += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How many requests were folded into `(other)`.
+    pub fn folded_requests(&self) -> u64 {
+        self.other.as_ref().map_or(0, |o| o.requests)
+    }
+
+    /// The routes kept once `chunks` (accumulators of consecutive stretches
+    /// of input, in input order, all made with `admission`) are merged in
+    /// order: the same rule as [`Accumulator::merge`], over route names only.
+    pub fn kept_after_merge(chunks: &[Accumulator], admission: &Admission) -> HashSet<Box<[u8]>> {
+        let mut probe = Accumulator::new(admission.clone());
+        let mut kept: HashSet<Box<[u8]>> = HashSet::new();
+        for chunk in chunks {
+            let mut fresh: Vec<(&Box<[u8]>, u64)> =
+                chunk.routes.iter().filter(|(r, _)| !kept.contains(*r)).map(|(r, s)| (r, s.first_seen)).collect();
+            fresh.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+            for (route, _) in fresh {
+                if probe.admit(route) {
+                    kept.insert(route.clone());
+                }
+            }
+        }
+        kept
+    }
+
     /// Count one parsed line under `route`.
     pub fn add(&mut self, route: &[u8], record: &Record<'_>) {
+        let first_seen = self.lines;
         self.lines += 1;
-        let stats = match self.routes.get_mut(route) {
-            Some(stats) => stats,
-            None => self.routes.entry(route.into()).or_insert_with(RouteStats::new),
-        };
-        stats.requests += 1;
+        if let Some(stats) = self.routes.get_mut(route) {
+            stats.record(record);
+        } else if self.admit(route) {
+            self.routes.entry(route.into()).or_insert_with(|| RouteStats::new(first_seen)).record(record);
+        } else {
+            self.other.get_or_insert_with(|| RouteStats::new(first_seen)).record(record);
+        }
         let server_error = record.status >= 500;
-        if server_error {
-            stats.server_errors += 1;
-        } else if record.status >= 400 {
-            stats.client_errors += 1;
-        }
-        if let Some(us) = record.request_us {
-            stats.timed += 1;
-            stats.total_us += us;
-            stats.max_us = stats.max_us.max(us);
-            stats.latency.saturating_record(us);
-        }
-        if let Some(us) = record.upstream_us {
-            stats.upstream_total_us += us;
-            stats.upstream_max_us = stats.upstream_max_us.max(us);
-            stats.upstream.saturating_record(us);
-        }
         if let Some(ms) = record.time_ms {
             self.first_ms = Some(self.first_ms.map_or(ms, |f| f.min(ms)));
             self.last_ms = Some(self.last_ms.map_or(ms, |l| l.max(ms)));
@@ -160,7 +255,7 @@ impl Accumulator {
         m.errors += u64::from(error);
         if let Some(us) = request_us {
             m.timed += 1;
-            m.total_us += us;
+            m.total_us = m.total_us.saturating_add(us);
         }
     }
 
@@ -193,39 +288,60 @@ impl Accumulator {
         }
         self.lines += later.lines;
         self.bad_lines += later.bad_lines;
-        for (route, stats) in later.routes {
-            match self.routes.get_mut(&route) {
-                Some(mine) => mine.merge(&stats),
-                None => {
-                    self.routes.insert(route, stats);
-                }
+        // New routes are admitted in the order the later chunk first saw
+        // them, so that merging chunks in input order keeps the input's first routes.
+        let mut routes: Vec<(Box<[u8]>, RouteStats)> = later.routes.into_iter().collect();
+        routes.sort_unstable_by(|a, b| a.1.first_seen.cmp(&b.1.first_seen).then_with(|| a.0.cmp(&b.0)));
+        for (route, mut stats) in routes {
+            if let Some(mine) = self.routes.get_mut(&route) {
+                mine.merge(&stats);
+            } else if self.admit(&route) {
+                stats.first_seen = stats.first_seen.saturating_add(offset);
+                self.routes.insert(route, stats);
+            } else {
+                self.fold(&stats);
             }
+        }
+        if let Some(other) = later.other {
+            self.fold(&other);
         }
         for (minute, m) in later.minutes {
             let mine = self.minutes.entry(minute).or_default();
-            mine.requests += m.requests;
-            mine.errors += m.errors;
-            mine.timed += m.timed;
-            mine.total_us += m.total_us;
+            mine.requests = mine.requests.saturating_add(m.requests);
+            mine.errors = mine.errors.saturating_add(m.errors);
+            mine.timed = mine.timed.saturating_add(m.timed);
+            mine.total_us = mine.total_us.saturating_add(m.total_us);
         }
         self.first_ms = [self.first_ms, later.first_ms].into_iter().flatten().min();
         self.last_ms = [self.last_ms, later.last_ms].into_iter().flatten().max();
     }
 
+    fn fold(&mut self, stats: &RouteStats) {
+        match &mut self.other {
+            Some(other) => other.merge(stats),
+            None => self.other = Some(stats.clone()),
+        }
+    }
+
     /// The window the log covers: first to last request, at least one second.
     pub fn window_ms(&self) -> u64 {
         match (self.first_ms, self.last_ms) {
-            (Some(first), Some(last)) => ((last - first) as u64).max(1000),
+            // Hostile times may lie anywhere in i64: the difference cannot overflow a u64.
+            (Some(first), Some(last)) => last.abs_diff(first).max(1000),
             _ => 0,
         }
+    }
+
+    /// The kept routes and, last, `(other)` when anything was folded.
+    pub fn routes_with_other(&self) -> impl Iterator<Item = (&[u8], &RouteStats)> {
+        self.routes.iter().map(|(r, s)| (r.as_ref(), s)).chain(self.other.iter().map(|s| (OTHER_ROUTE.as_bytes(), s)))
     }
 
     /// The routes as snapshot endpoints, busiest first (ties by route).
     pub fn endpoints(&self, service: &str) -> Vec<Endpoint> {
         let window_ms = self.window_ms();
         let mut endpoints: Vec<Endpoint> = self
-            .routes
-            .iter()
+            .routes_with_other()
             .map(|(route, s)| Endpoint {
                 service: service.into(),
                 route: String::from_utf8_lossy(route).into_owned(),
@@ -235,7 +351,7 @@ impl Accumulator {
                 throughput_rps: if window_ms > 0 { round3(s.requests as f64 * 1000.0 / window_ms as f64) } else { 0.0 },
                 latency: s.latency_summary(),
                 upstream_latency: s.upstream_summary(),
-                buckets: if s.timed > 0 { buckets(&s.latency) } else { Vec::new() },
+                buckets: if s.timed > 0 { buckets(&s.latency.histogram(&SPEC)) } else { Vec::new() },
                 window_ms,
             })
             .collect();

@@ -305,7 +305,8 @@ fn seconds_us(value: &[u8]) -> Result<Option<u64>, LineError> {
         if !b.is_ascii_digit() {
             return Err("a time is not a number of seconds");
         }
-        us += u64::from(b - b'0') * scale;
+        // `999999…9.9` would pass u64::MAX: saturate, never wrap or panic.
+        us = us.saturating_add(u64::from(b - b'0') * scale);
         scale /= 10;
     }
     Ok(Some(us))
@@ -320,7 +321,7 @@ fn upstream_us(value: &[u8]) -> Result<Option<u64>, LineError> {
     let mut total = None;
     for part in value.split(|b| *b == b',' || *b == b':') {
         if let Some(us) = seconds_us(part.trim_ascii())? {
-            total = Some(total.unwrap_or(0) + us);
+            total = Some(total.unwrap_or(0u64).saturating_add(us));
         }
     }
     Ok(total)
@@ -477,6 +478,7 @@ fn parse_json_line<'a>(line: &'a [u8], clock: &mut MinuteClock) -> Result<Record
     let json: JsonLine<'a> = serde_json::from_slice(line).map_err(|_| "not a JSON object with log fields")?;
     let time_ms = match (&json.time, &json.msec) {
         (_, Some(msec)) => Some(epoch_ms(&msec.text())?),
+        // `as` saturates: a time of 1e300 s is i64::MAX ms, not a panic.
         (Some(Scalar::Number(seconds)), None) => Some((seconds * 1000.0) as i64),
         (Some(Scalar::Text(t)), None) => {
             let t = t.as_bytes();
@@ -512,6 +514,31 @@ fn cow_bytes(s: Cow<'_, str>) -> Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NUMS: [&str; 22] = [
+        "0",
+        "-0",
+        "-1",
+        "1e308",
+        "-1e308",
+        "1e309",
+        "NaN",
+        "nan",
+        "+Inf",
+        "-Inf",
+        "inf",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999999999.999999999",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "0.0000000000000000001",
+        ".",
+        "",
+        "-",
+        "1.2.3",
+        "٣",
+    ];
 
     const LINE: &str = r#"10.0.0.7 - - [10/Oct/2024:13:55:36 +0200] "GET /api/contacts/42?x=1 HTTP/1.1" 200 512 "-" "Mozilla/5.0 (X11) \"quoted\"" 0.123 0.120"#;
 
@@ -572,6 +599,28 @@ mod tests {
         assert!(parse("combined", &LINE.replace("0.123", "fast")).is_err());
         assert!(parse("json", "{not json").is_err());
         assert!(parse("json", r#"{"status":"200"}"#).is_err());
+    }
+
+    proptest::proptest! {
+        /// Lines of every format with extreme numbers and long fields in
+        /// every numeric place: parsed or refused, never a panic (debug build:
+        /// overflow checks on).
+        #[test]
+        fn extreme_numbers_never_panic(
+            n in proptest::collection::vec(proptest::sample::select(NUMS.to_vec()), 6),
+            long in 0usize..70_000,
+        ) {
+            let path = format!("/{}", "a".repeat(long));
+            let lines = [
+                format!("1.2.3.4 - - [10/Oct/2024:13:55:36 +0200] \"GET {path} HTTP/1.1\" {} {} \"-\" \"-\" {} {}, {} : {}", n[0], n[1], n[2], n[3], n[4], n[5]),
+                format!("{{\"time\":{},\"msec\":\"{}\",\"request\":\"GET {path} HTTP/1.1\",\"status\":\"{}\",\"request_time\":\"{}\",\"upstream_response_time\":\"{}\"}}", n[0].parse::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(1.0), n[1], n[2], n[3], n[4]),
+                format!("{{\"time\":{},\"request\":\"GET / HTTP/1.1\",\"status\":{},\"request_time\":{}}}", n[0], n[1], n[2]),
+            ];
+            for (format, line) in [("combined", &lines[0]), ("json", &lines[1]), ("json", &lines[2]),
+                ("$msec|$request_method|$uri|$status|$request_time", &format!("{}|GET|{path}|{}|{}", n[0], n[1], n[2]))] {
+                let _ = LogFormat::parse(format).unwrap().parse_line(line.as_bytes(), &mut MinuteClock::default());
+            }
+        }
     }
 
     #[test]

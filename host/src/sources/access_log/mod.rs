@@ -15,6 +15,20 @@
 //! the size of the file. A line longer than [`MAX_LINE_BYTES`] is counted as
 //! unparseable and skipped.
 //!
+//! # The route cap, the same whatever the number of threads
+//!
+//! Distinct routes are capped ([`AccessLogSettings::max_routes`], 10,000 by
+//! default): the first routes of the file, by first appearance, are kept and
+//! every other request is folded into one `(other)` route with exact counts
+//! and times (`aggregate`). Each thread applies the cap to its own range;
+//! merging the ranges in file order keeps the file's first routes whatever
+//! the split. A later range that had to fold may have folded requests of a
+//! route an earlier range kept, so such a range is read a second time with
+//! exactly the kept routes admitted: every kept route's numbers are exact,
+//! and a file with fewer routes than the cap is read once. Several files
+//! (`perfsage logs a b`) share one cap: a later file keeps the routes the
+//! earlier ones kept, and new ones while there is room.
+//!
 //! # Bad lines
 //!
 //! A line that does not parse is counted, and the first few are kept with
@@ -32,7 +46,7 @@ use std::sync::mpsc;
 
 use serde::Deserialize;
 
-pub use aggregate::{Accumulator, BadLine, RouteStats, SIGNIFICANT_DIGITS};
+pub use aggregate::{Accumulator, Admission, BadLine, OTHER_ROUTE, RouteStats, SIGNIFICANT_DIGITS};
 use format::{LogFormat, MinuteClock};
 use routes::{RouteNormalizer, RoutePattern};
 
@@ -40,6 +54,9 @@ use routes::{RouteNormalizer, RoutePattern};
 const BUFFER_BYTES: usize = 1 << 20;
 /// A longer line is counted as unparseable rather than buffered.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// A longer route name is cut to this and marked with `...`: a scanner's
+/// 60 KB paths must not make each kept route cost 60 KB.
+pub const MAX_ROUTE_BYTES: usize = 512;
 /// Below this size, one thread is faster than splitting.
 const MIN_BYTES_PER_THREAD: u64 = 4 << 20;
 
@@ -53,11 +70,22 @@ pub struct AccessLogSettings {
     pub service: String,
     /// Extra route patterns, applied after the built-in id classifier.
     pub routes: Vec<RouteRule>,
+    /// Distinct routes kept per log (by first appearance); the others' requests
+    /// are folded into one `(other)` route.
+    pub max_routes: usize,
 }
+
+/// The default [`AccessLogSettings::max_routes`].
+pub const DEFAULT_MAX_ROUTES: usize = 10_000;
 
 impl Default for AccessLogSettings {
     fn default() -> Self {
-        AccessLogSettings { format: "combined".into(), service: "web".into(), routes: Vec::new() }
+        AccessLogSettings {
+            format: "combined".into(),
+            service: "web".into(),
+            routes: Vec::new(),
+            max_routes: DEFAULT_MAX_ROUTES,
+        }
     }
 }
 
@@ -85,6 +113,7 @@ pub struct AccessLogSource {
     format: LogFormat,
     normalizer: RouteNormalizer,
     pub service: String,
+    pub max_routes: usize,
 }
 
 /// What one log file gave.
@@ -111,6 +140,19 @@ impl LogAnalysis {
             )
         })
     }
+
+    /// One warning saying how many requests were folded into `(other)`, or none.
+    pub fn fold_warning(&self, max_routes: usize) -> Option<String> {
+        let folded = self.accumulator.folded_requests();
+        (folded > 0).then(|| {
+            format!(
+                "access log {}: {folded} requests of routes beyond the first {max_routes} distinct routes \
+                 (by first appearance) were folded into the route {OTHER_ROUTE}, with exact counts and times; \
+                 raise [access_log] max_routes to see them",
+                self.path.display()
+            )
+        })
+    }
 }
 
 impl AccessLogSource {
@@ -128,24 +170,45 @@ impl AccessLogSource {
             format: LogFormat::parse(&settings.format)?,
             normalizer: RouteNormalizer::new(patterns),
             service: settings.service.clone(),
+            max_routes: settings.max_routes,
         })
     }
 
-    /// Read and aggregate one log. `progress` is told how many (compressed) bytes were read.
+    /// Read and aggregate one log, keeping its first [`AccessLogSource::max_routes`] routes.
+    /// `progress` is told how many (compressed) bytes were read.
     pub fn analyze(&self, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<LogAnalysis, AccessLogError> {
+        self.analyze_admitting(path, &Admission::first(self.max_routes), progress)
+    }
+
+    /// Read and aggregate one log, keeping the routes `admission` allows.
+    pub fn analyze_admitting(
+        &self,
+        path: &Path,
+        admission: &Admission,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<LogAnalysis, AccessLogError> {
         let read_error = |source| AccessLogError::Read { path: path.into(), source };
         let mut file = File::open(path).map_err(read_error)?;
         let bytes = file.metadata().map_err(read_error)?.len();
         let mut magic = [0u8; 2];
         let gzip = file.read(&mut magic).map_err(read_error)? == 2 && magic == [0x1f, 0x8b];
         file.rewind().map_err(read_error)?;
-        let accumulator =
-            if gzip { self.analyze_gzip(file, progress) } else { self.analyze_plain(path, bytes, progress) }
-                .map_err(read_error)?;
+        let accumulator = if gzip {
+            self.analyze_gzip(file, admission, progress)
+        } else {
+            self.analyze_plain(path, bytes, admission, progress)
+        }
+        .map_err(read_error)?;
         Ok(LogAnalysis { path: path.into(), bytes, accumulator })
     }
 
-    fn analyze_plain(&self, path: &Path, bytes: u64, progress: &(dyn Fn(u64) + Sync)) -> io::Result<Accumulator> {
+    fn analyze_plain(
+        &self,
+        path: &Path,
+        bytes: u64,
+        admission: &Admission,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> io::Result<Accumulator> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         let threads = cores.min(bytes / MIN_BYTES_PER_THREAD).max(1);
         let mut starts = vec![0u64];
@@ -156,6 +219,35 @@ impl AccessLogSource {
         starts.push(bytes);
         starts.dedup();
         let ranges: Vec<(u64, u64)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+        let mut chunks = self.parse_ranges(path, &ranges, admission, progress)?;
+        // A later range that folded may have folded a route an earlier range
+        // kept: read it again admitting exactly the routes the merge keeps.
+        let refold: Vec<usize> = (1..chunks.len()).filter(|i| chunks[*i].other.is_some()).collect();
+        let admission = if refold.is_empty() {
+            admission.clone()
+        } else {
+            let kept = Admission::only(Accumulator::kept_after_merge(&chunks, admission));
+            let again: Vec<(u64, u64)> = refold.iter().map(|i| ranges[*i]).collect();
+            for (i, chunk) in refold.iter().zip(self.parse_ranges(path, &again, &kept, &|_| {})?) {
+                chunks[*i] = chunk;
+            }
+            kept
+        };
+        let mut merged = Accumulator::new(admission);
+        for chunk in chunks {
+            merged.merge(chunk);
+        }
+        Ok(merged)
+    }
+
+    /// Parse each byte range of `path` on its own thread.
+    fn parse_ranges(
+        &self,
+        path: &Path,
+        ranges: &[(u64, u64)],
+        admission: &Admission,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> io::Result<Vec<Accumulator>> {
         let results: Vec<io::Result<Accumulator>> = std::thread::scope(|scope| {
             let handles: Vec<_> = ranges
                 .iter()
@@ -163,20 +255,21 @@ impl AccessLogSource {
                     scope.spawn(move || {
                         let mut file = File::open(path)?;
                         file.seek(SeekFrom::Start(start))?;
-                        self.parse_stream(file.take(end - start), progress)
+                        self.parse_stream(file.take(end - start), admission, progress)
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a parsing thread panicked")).collect()
         });
-        let mut merged = Accumulator::default();
-        for result in results {
-            merged.merge(result?);
-        }
-        Ok(merged)
+        results.into_iter().collect()
     }
 
-    fn analyze_gzip(&self, file: File, progress: &(dyn Fn(u64) + Sync)) -> io::Result<Accumulator> {
+    fn analyze_gzip(
+        &self,
+        file: File,
+        admission: &Admission,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> io::Result<Accumulator> {
         let (sender, receiver) = mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
         std::thread::scope(|scope| {
             scope.spawn(move || {
@@ -198,13 +291,18 @@ impl AccessLogSource {
                     }
                 }
             });
-            self.parse_stream(ChannelReader { receiver, current: Vec::new(), at: 0 }, &|_| {})
+            self.parse_stream(ChannelReader { receiver, current: Vec::new(), at: 0 }, admission, &|_| {})
         })
     }
 
     /// Parse every line of `input` into a fresh accumulator.
-    fn parse_stream(&self, mut input: impl Read, progress: &(dyn Fn(u64) + Sync)) -> io::Result<Accumulator> {
-        let mut acc = Accumulator::default();
+    fn parse_stream(
+        &self,
+        mut input: impl Read,
+        admission: &Admission,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> io::Result<Accumulator> {
+        let mut acc = Accumulator::new(admission.clone());
         let mut clock = MinuteClock::default();
         let mut route = Vec::with_capacity(256);
         let mut line_no = 0u64;
@@ -223,6 +321,10 @@ impl AccessLogSource {
                 Ok(record) => {
                     route.clear();
                     self.normalizer.route_into(&record.method, &record.target, &mut route);
+                    if route.len() > MAX_ROUTE_BYTES {
+                        route.truncate(MAX_ROUTE_BYTES);
+                        route.extend_from_slice(b"...");
+                    }
                     acc.add(&route, &record);
                 }
                 Err(reason) => acc.bad(line_no, reason, line),

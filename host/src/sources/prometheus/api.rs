@@ -3,6 +3,12 @@
 //! PromQL does not fit every URL length limit) and read with serde. Thanos
 //! and Mimir speak the same API.
 //!
+//! An answer is read up to [`MAX_BODY_BYTES`] (64 MiB) and may hold at most
+//! [`MAX_SERIES`] series, counted while it is deserialized (a longer
+//! answer is refused before the rest of it is built): fleet queries
+//! aggregate by instance, so a real answer has one series per instance.
+//! Values are kept as the server wrote them, NaN and ±Inf included.
+//!
 //! Errors keep what the server said: Prometheus answers a bad query with
 //! HTTP 400 and `{"status":"error","errorType":"bad_data","error":"..."}`, and
 //! that message is what the user needs to fix the rule pack.
@@ -13,6 +19,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::http::{self, HttpError, HttpUrl};
+
+/// The largest answer read: 64 MiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// The most series (vector elements or matrix series) one answer may hold.
+pub const MAX_SERIES: usize = 100_000;
 
 /// A Prometheus server (or anything speaking its API).
 #[derive(Debug, Clone)]
@@ -42,8 +53,8 @@ pub enum ApiError {
     Http(#[from] HttpError),
     #[error("Prometheus answered HTTP {status}: {error_type}: {message}")]
     Server { status: u16, error_type: String, message: String },
-    #[error("HTTP {status} from {url} is not a Prometheus API answer: {snippet}")]
-    NotApi { status: u16, url: String, snippet: String },
+    #[error("HTTP {status} from {url} is not a Prometheus API answer ({reason}): {snippet}")]
+    NotApi { status: u16, url: String, reason: String, snippet: String },
     #[error("the query returned a {found}, not {expected}")]
     ResultType { expected: &'static str, found: String },
 }
@@ -63,8 +74,8 @@ struct Envelope {
 #[derive(Deserialize)]
 #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
 enum Data {
-    Vector(Vec<VectorItem>),
-    Matrix(Vec<MatrixItem>),
+    Vector(#[serde(deserialize_with = "capped")] Vec<VectorItem>),
+    Matrix(#[serde(deserialize_with = "capped")] Vec<MatrixItem>),
     Scalar((f64, String)),
     String(serde::de::IgnoredAny),
 }
@@ -90,6 +101,32 @@ struct VectorItem {
 struct MatrixItem {
     metric: BTreeMap<String, String>,
     values: Vec<(f64, String)>,
+}
+
+/// A sequence of at most [`MAX_SERIES`] items, refused as soon as it has one more.
+fn capped<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Capped<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Capped<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a list of at most {MAX_SERIES} series")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                if items.len() == MAX_SERIES {
+                    return Err(serde::de::Error::custom(format!("more than {MAX_SERIES} series")));
+                }
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+    deserializer.deserialize_seq(Capped(std::marker::PhantomData))
 }
 
 /// Prometheus writes sample values as strings: "1.5", "NaN", "+Inf".
@@ -155,13 +192,14 @@ impl Client {
     async fn call(&self, path: &str, form: &[(&str, String)]) -> Result<(Data, Vec<String>), ApiError> {
         let url = self.base.with_path(path);
         let body = form.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
-        let response = http::request(&url, "application/json", Some(body), self.timeout).await?;
-        let not_api = || ApiError::NotApi {
+        let response = http::request(&url, "application/json", Some(body), self.timeout, MAX_BODY_BYTES).await?;
+        let not_api = |reason: String| ApiError::NotApi {
             status: response.status,
             url: url.url.clone(),
+            reason,
             snippet: String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).trim().to_string(),
         };
-        let envelope: Envelope = serde_json::from_slice(&response.body).map_err(|_| not_api())?;
+        let envelope: Envelope = serde_json::from_slice(&response.body).map_err(|e| not_api(e.to_string()))?;
         if envelope.status != "success" {
             return Err(ApiError::Server {
                 status: response.status,
@@ -169,7 +207,7 @@ impl Client {
                 message: envelope.error.unwrap_or_default(),
             });
         }
-        let data = envelope.data.ok_or_else(not_api)?;
+        let data = envelope.data.ok_or_else(|| not_api("no data".into()))?;
         Ok((data, envelope.warnings))
     }
 }
@@ -195,6 +233,43 @@ mod tests {
     fn form_encoding() {
         assert_eq!(encode(r#"up{job="a b"}"#), "up%7Bjob%3D%22a+b%22%7D");
         assert_eq!(encode("é"), "%C3%A9");
+    }
+
+    proptest::proptest! {
+        /// Answers with extreme numbers wherever a number goes: deserialized
+        /// or refused, never a panic; values read as the server wrote them.
+        #[test]
+        fn extreme_numbers_never_panic(
+            t in proptest::sample::select(vec!["0", "-1", "1e308", "-1e308", "1.7976931348623157e308", "18446744073709551616", "\"x\"", "null"]),
+            v in proptest::sample::select(vec!["0", "-1", "1e308", "1e309", "NaN", "+Inf", "-Inf", "", "x", "18446744073709551616"]),
+            series in 0usize..4,
+        ) {
+            let item = format!(r#"{{"metric":{{"instance":"a"}},"value":[{t},"{v}"],"values":[[{t},"{v}"],[{t},"{v}"]]}}"#);
+            let items = vec![item; series].join(",");
+            for kind in ["vector", "matrix", "scalar"] {
+                let result = if kind == "scalar" { format!(r#"[{t},"{v}"]"#) } else { format!("[{items}]") };
+                let text = format!(r#"{{"status":"success","data":{{"resultType":"{kind}","result":{result}}}}}"#);
+                if let Ok(Envelope { data: Some(Data::Matrix(m)), .. }) = serde_json::from_str::<Envelope>(&text) {
+                    for i in m {
+                        for (t, v) in i.values {
+                            let _ = ((t * 1000.0).round() as i64, number(&v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_series_than_the_cap_are_refused_while_reading() {
+        let item = r#"{"metric":{},"value":[1,"1"]}"#;
+        let answer = |n: usize| {
+            format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#, vec![item; n].join(","))
+        };
+        let at_cap: Envelope = serde_json::from_str(&answer(MAX_SERIES)).unwrap();
+        assert!(matches!(at_cap.data, Some(Data::Vector(v)) if v.len() == MAX_SERIES));
+        let over = serde_json::from_str::<Envelope>(&answer(MAX_SERIES + 1)).err().unwrap();
+        assert!(over.to_string().contains("more than 100000 series"), "{over}");
     }
 
     #[test]

@@ -30,9 +30,24 @@
 //!
 //! [`Format::detect`] picks OpenMetrics when the content type says so or the
 //! text ends with `# EOF`.
+//!
+//! # Bounded work on hostile input
+//!
+//! A scrape reads at most [`MAX_BODY_BYTES`] (16 MiB; node_exporter serves
+//! about 100 KB, a large application a few MB) and keeps at most
+//! [`MAX_SAMPLES`] samples (each costs a few hundred bytes parsed). Every
+//! check is linear in the line's length (duplicate labels included), so
+//! parsing takes time proportional to the body, well under a scrape's
+//! timeout (see BENCHMARKS.md). Values are floats (NaN and ±Inf included, as
+//! the format allows); consumers must not assume them finite.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+
+/// The largest exposition read (over HTTP or from a file): 16 MiB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The most samples one exposition may hold.
+pub const MAX_SAMPLES: usize = 500_000;
 
 /// Which grammar to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,7 +266,7 @@ impl Parser {
         let rest = if om { rest.strip_prefix(' ').unwrap_or(rest) } else { rest.trim_start_matches([' ', '\t']) };
         let (name, rest) = split_word(rest);
         if !is_metric_name(name) {
-            return Err(format!("`# {keyword}` needs a valid metric name, found {name:?}"));
+            return Err(format!("`# {keyword}` needs a valid metric name, found {:?}", clip(name)));
         }
         let text = if om { rest.strip_prefix(' ').unwrap_or(rest) } else { rest.trim_start_matches([' ', '\t']) };
         let family = self.declared_family(name)?;
@@ -270,7 +285,7 @@ impl Parser {
             }
             _ => {
                 let kind = MetricType::parse(text.trim_end(), format)
-                    .ok_or_else(|| format!("unknown metric type {:?} for `{name}`", text.trim_end()))?;
+                    .ok_or_else(|| format!("unknown metric type {:?} for `{name}`", clip(text.trim_end())))?;
                 if family.kind != MetricType::Unknown || !family.samples.is_empty() {
                     return Err(format!("TYPE for `{name}` must come once, before its samples"));
                 }
@@ -318,7 +333,7 @@ impl Parser {
         if !cursor.space(om) {
             return Err(format!("expected a space before the value of `{name}`"));
         }
-        let value = parse_float(cursor.word()).map_err(|found| format!("bad value {found:?} for `{name}`"))?;
+        let value = parse_float(cursor.word()).map_err(|found| format!("bad value {:?} for `{name}`", clip(&found)))?;
         let mut timestamp_ms = None;
         let mut exemplar = None;
         if cursor.space(om) && !cursor.rest.starts_with('#') {
@@ -333,7 +348,10 @@ impl Parser {
             exemplar = Some(cursor.exemplar()?);
         }
         if !cursor.rest.trim_end_matches([' ', '\t']).is_empty() || (om && !cursor.rest.is_empty()) {
-            return Err(format!("unexpected {:?} at the end of the sample", cursor.rest));
+            return Err(format!("unexpected {:?} at the end of the sample", clip(cursor.rest)));
+        }
+        if self.seen_series.len() >= MAX_SAMPLES {
+            return Err(format!("more than {MAX_SAMPLES} samples"));
         }
         let mut sorted = labels.clone();
         sorted.sort();
@@ -445,6 +463,9 @@ impl<'a> Cursor<'a> {
             self.skip_blanks(om);
             if let Some(rest) = self.rest.strip_prefix('}') {
                 self.rest = rest;
+                if let Some(name) = first_repeat(&labels) {
+                    return Err(format!("label `{name}` appears twice"));
+                }
                 return Ok(labels);
             }
             let name = self.take_while(|c, first| is_name_char(c, first, false));
@@ -456,9 +477,6 @@ impl<'a> Cursor<'a> {
             self.rest = self.rest.strip_prefix('=').ok_or_else(|| format!("expected `=` after label name `{name}`"))?;
             self.skip_blanks(om);
             let value = self.quoted().map_err(|e| format!("label `{name}`: {e}"))?;
-            if labels.iter().any(|(n, _)| n == name) {
-                return Err(format!("label `{name}` appears twice"));
-            }
             labels.push((name.to_string(), value));
             self.skip_blanks(om);
             if let Some(rest) = self.rest.strip_prefix(',') {
@@ -505,11 +523,33 @@ impl<'a> Cursor<'a> {
         if !self.space(true) {
             return Err("expected a space before the exemplar's value".into());
         }
-        let value = parse_float(self.word()).map_err(|found| format!("bad exemplar value {found:?}"))?;
+        let value = parse_float(self.word()).map_err(|found| format!("bad exemplar value {:?}", clip(&found)))?;
         let timestamp_ms =
             if self.space(true) { Some(parse_timestamp(self.word(), Format::OpenMetrics)?) } else { None };
         Ok(Exemplar { labels, value, timestamp_ms })
     }
+}
+
+/// The first label name that repeats an earlier one, in linear time: a
+/// hostile line may carry a million labels, and comparing each with all the
+/// ones before it would take hours. Short lists (the usual few labels) are
+/// compared pairwise, which is faster than hashing them.
+fn first_repeat(labels: &[(String, String)]) -> Option<&str> {
+    if labels.len() <= 16 {
+        return labels
+            .iter()
+            .enumerate()
+            .find(|(i, (name, _))| labels[..*i].iter().any(|(n, _)| n == name))
+            .map(|(_, (name, _))| name.as_str());
+    }
+    let mut seen = HashSet::with_capacity(labels.len());
+    labels.iter().map(|(name, _)| name.as_str()).find(|name| !seen.insert(*name))
+}
+
+/// At most the first 64 characters of what an error message quotes: the
+/// input is hostile, and a message must not carry megabytes of it.
+fn clip(text: &str) -> &str {
+    text.char_indices().nth(64).map_or(text, |(end, _)| &text[..end])
 }
 
 fn split_word(text: &str) -> (&str, &str) {
@@ -568,12 +608,14 @@ fn parse_float(word: &str) -> Result<f64, String> {
 /// A timestamp as milliseconds: integer ms in the text format, float seconds in OpenMetrics.
 fn parse_timestamp(word: &str, format: Format) -> Result<i64, String> {
     match format {
-        Format::Text => word.parse::<i64>().map_err(|_| format!("bad timestamp {word:?} (integer milliseconds)")),
+        Format::Text => {
+            word.parse::<i64>().map_err(|_| format!("bad timestamp {:?} (integer milliseconds)", clip(word)))
+        }
         Format::OpenMetrics => {
             let seconds = parse_float(word)
                 .ok()
                 .filter(|s| s.is_finite() && s.abs() < 9.2e15)
-                .ok_or_else(|| format!("bad timestamp {word:?} (seconds)"))?;
+                .ok_or_else(|| format!("bad timestamp {:?} (seconds)", clip(word)))?;
             Ok((seconds * 1000.0).round() as i64)
         }
     }

@@ -1,7 +1,9 @@
 //! The small HTTP/1.1 client both Prometheus paths use: one hyper connection
 //! per request (a scrape or a query is one request, and a fleet audit sends a
 //! few dozen), a timeout over connect + request + body, and a cap on the body
-//! so a runaway endpoint cannot exhaust memory. Plain `http://` only: the
+//! so a runaway endpoint cannot exhaust memory: each caller states its own
+//! ([`super::exposition::MAX_BODY_BYTES`] for a scrape,
+//! [`super::api::MAX_BODY_BYTES`] for a query answer). Plain `http://` only: the
 //! project carries no TLS stack (put Prometheus behind a local proxy or an
 //! SSH tunnel to reach an `https://` one).
 
@@ -13,9 +15,6 @@ use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-
-/// The largest body read: 256 MiB.
-const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// What came back.
 #[derive(Debug, Clone)]
@@ -43,8 +42,10 @@ pub enum HttpError {
         #[source]
         source: hyper::Error,
     },
-    #[error("{url}: the answer could not be read (over {MAX_BODY_BYTES} bytes, or the connection broke): {reason}")]
-    Body { url: String, reason: String },
+    #[error(
+        "{url}: the answer could not be read (over the limit of {max_bytes} bytes, or the connection broke): {reason}"
+    )]
+    Body { url: String, max_bytes: usize, reason: String },
 }
 
 /// A parsed `http://host[:port]/path?query` URL.
@@ -91,20 +92,22 @@ impl HttpUrl {
     }
 }
 
-/// GET `url` (`accept` as the Accept header), or POST `form` when given.
+/// GET `url` (`accept` as the Accept header), or POST `form` when given;
+/// a body over `max_body` bytes is an error, read no further.
 pub async fn request(
     url: &HttpUrl,
     accept: &str,
     form: Option<String>,
     timeout: Duration,
+    max_body: usize,
 ) -> Result<Response, HttpError> {
-    match tokio::time::timeout(timeout, exchange(url, accept, form)).await {
+    match tokio::time::timeout(timeout, exchange(url, accept, form, max_body)).await {
         Ok(result) => result,
         Err(_) => Err(HttpError::Timeout { url: url.url.clone(), timeout }),
     }
 }
 
-async fn exchange(url: &HttpUrl, accept: &str, form: Option<String>) -> Result<Response, HttpError> {
+async fn exchange(url: &HttpUrl, accept: &str, form: Option<String>, max_body: usize) -> Result<Response, HttpError> {
     let address = format!("{}:{}", url.host, url.port);
     let stream = TcpStream::connect((url.host.as_str(), url.port))
         .await
@@ -129,10 +132,10 @@ async fn exchange(url: &HttpUrl, accept: &str, form: Option<String>) -> Result<R
     let response = sender.send_request(request).await.map_err(exchange_error)?;
     let status = response.status().as_u16();
     let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+    let body = Limited::new(response.into_body(), max_body)
         .collect()
         .await
-        .map_err(|e| HttpError::Body { url: url.url.clone(), reason: e.to_string() })?
+        .map_err(|e| HttpError::Body { url: url.url.clone(), max_bytes: max_body, reason: e.to_string() })?
         .to_bytes();
     driver.abort();
     Ok(Response { status, content_type, body })

@@ -9,6 +9,7 @@
 //! machine) started stand in for the window, without throughput.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -98,7 +99,18 @@ pub fn read(target: &ScrapeTarget, timeout: Duration) -> Result<Reading, ScrapeE
     let label = target.label();
     let (body, content_type) = match target {
         ScrapeTarget::File(path) => {
-            let body = std::fs::read(path).map_err(|source| ScrapeError::File { target: label.clone(), source })?;
+            let file_error = |source| ScrapeError::File { target: label.clone(), source };
+            // The same cap as over HTTP: read one byte more than it allows to know.
+            let mut body = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(exposition::MAX_BODY_BYTES as u64 + 1).read_to_end(&mut body))
+                .map_err(file_error)?;
+            if body.len() > exposition::MAX_BODY_BYTES {
+                return Err(file_error(std::io::Error::other(format!(
+                    "larger than the limit of {} bytes for an exposition",
+                    exposition::MAX_BODY_BYTES
+                ))));
+            }
             (body, None)
         }
         ScrapeTarget::Http(url) => {
@@ -106,7 +118,7 @@ pub fn read(target: &ScrapeTarget, timeout: Duration) -> Result<Reading, ScrapeE
             // Prefer OpenMetrics, accept the text format, as Prometheus asks.
             let accept = "application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
             let response = runtime
-                .block_on(http::request(url, accept, None, timeout))
+                .block_on(http::request(url, accept, None, timeout, exposition::MAX_BODY_BYTES))
                 .map_err(|source| ScrapeError::Http { target: label.clone(), source })?;
             if response.status != 200 {
                 return Err(ScrapeError::Status { target: label, status: response.status });
