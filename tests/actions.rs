@@ -428,21 +428,116 @@ fn a_second_apply_is_refused_while_one_holds_the_lock() {
     assert_eq!(world.journal().len(), 3, "only the first apply ran: started, finished, verified");
 }
 
+/// The pid written in `file`, once the file is complete (ends in a newline).
+fn pid_in(file: &Path) -> u32 {
+    let mut pid = None;
+    eventually(&format!("{} to be written", file.display()), || {
+        pid = std::fs::read_to_string(file).ok().filter(|t| t.ends_with('\n')).and_then(|t| t.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.unwrap()
+}
+
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0, "kill {pid}");
+}
+
+/// A world whose hook starts a grandchild and waits; both write their pids.
+/// The grandchild runs `on_term` (`{dir}`: the world's directory) when it gets
+/// SIGTERM, then waits for `release` (bounded: 60 s) before it exits.
+fn family_world(on_term: &str, stop_grace_ms: i64) -> World {
+    let mut world = World::new();
+    let dir = world.dir.path().display().to_string();
+    let on_term = on_term.replace("{dir}", &dir);
+    let hook = world.script(
+        "family.sh",
+        &format!(
+            "sh -c 'trap \"{on_term}\" TERM; echo $$ > {dir}/child.pid; i=0; \
+             while [ ! -e {dir}/release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done' &\n\
+             echo $$ > {dir}/hook.pid\nwait"
+        ),
+    );
+    world.bind("family", &[&hook], 300_000, table(&[("stop_grace_ms", stop_grace_ms.into())]));
+    world.propose("family", &[("note", "in flight")]);
+    world
+}
+
+/// `perfsage journal --format json` parses (exit 0) and its records.
+fn journal_json(world: &World) -> Vec<Value> {
+    let mut command = perfsage(&world.path("cache"));
+    let out = output(command.args(["journal", "--format", "json", "--state-dir"]).arg(world.state()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    json(&out).as_array().expect("an array of records").clone()
+}
+
 #[test]
-fn sigkill_mid_apply_leaves_started_as_the_last_record() {
+fn sigterm_mid_apply_ends_the_hooks_whole_group_and_no_second_apply_runs_beside_it() {
+    let world = family_world("touch {dir}/got-term", 60_000);
+    let mut first = world.offline("apply").args(["--top", "1", "--yes"]).stdout(Stdio::null()).spawn().unwrap();
+    let hook = pid_in(&world.path("hook.pid"));
+    let child = pid_in(&world.path("child.pid"));
+    signal(first.id(), libc::SIGTERM);
+    eventually("the forwarded SIGTERM to reach the grandchild", || world.path("got-term").exists());
+    eventually("the hook itself to die of the forwarded SIGTERM", || process_is_gone(hook));
+    assert!(!process_is_gone(child), "the grandchild is still in its grace period");
+
+    // Meanwhile a second apply refuses, naming the process still holding the lock.
+    let second = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    let refused = stderr(&second);
+    assert!(refused.contains("another `perfsage apply` is running"), "{refused}");
+    assert!(refused.contains(&format!("pid {child} (sh)")), "{refused}");
+
+    std::fs::write(world.path("release"), b"").unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(3), "an interrupted apply exits 3");
+    eventually("the grandchild to be gone", || process_is_gone(child));
+
+    let journal = journal_json(&world);
+    assert_eq!(events(&journal), ["proposer.step-0 started apply", "proposer.step-0 finished apply"]);
+    let last = journal.last().unwrap();
+    assert_eq!(last["status"], "interrupted");
+    assert_eq!(last["signal"], libc::SIGTERM);
+    assert_eq!(last["killed_after_grace"], false, "the group ended within its grace");
+    assert_eq!(journal.iter().filter(|r| r["event"] == "started").count(), 1, "the second apply ran nothing");
+}
+
+#[test]
+fn a_group_that_outlives_the_grace_is_killed() {
+    // The grandchild ignores SIGTERM: only the SIGKILL after 300 ms ends it.
+    let world = family_world("", 300);
+    let mut apply = world.offline("apply").args(["--top", "1", "--yes"]).stdout(Stdio::null()).spawn().unwrap();
+    let hook = pid_in(&world.path("hook.pid"));
+    let child = pid_in(&world.path("child.pid"));
+    signal(apply.id(), libc::SIGINT);
+    assert_eq!(apply.wait().unwrap().code(), Some(3));
+    for pid in [hook, child] {
+        eventually(&format!("process {pid} to be gone"), || process_is_gone(pid));
+    }
+    assert!(!world.path("release").exists(), "nothing released it: it was killed");
+    let journal = journal_json(&world);
+    let last = journal.last().unwrap();
+    assert_eq!((&last["event"], &last["status"]), (&"finished".into(), &"interrupted".into()));
+    assert_eq!(last["signal"], libc::SIGINT);
+    assert_eq!(last["killed_after_grace"], true);
+}
+
+#[test]
+fn sigkill_mid_apply_leaves_started_last_and_the_orphaned_hook_keeps_the_lock() {
     let mut world = World::new();
     let pid_file = world.path("hook.pid");
-    let hook = world.script("slow.sh", &format!("echo $$ > '{}'; sleep 120", pid_file.display()));
+    let release = world.path("release");
+    let hook = world.script(
+        "slow.sh",
+        &format!("echo $$ > '{}'; [ -e '{}' ] || exec sleep 120", pid_file.display(), release.display()),
+    );
     world.bind("slow", &[&hook], 300_000, toml::Table::new());
     world.propose("slow", &[("note", "in flight")]);
     let mut apply = world.offline("apply").args(["--top", "1", "--yes"]).stdout(Stdio::null()).spawn().unwrap();
-    eventually("the hook to start", || pid_file.exists() && std::fs::metadata(&pid_file).unwrap().len() > 0);
-    apply.kill().unwrap(); // SIGKILL
+    let hook_pid = pid_in(&pid_file);
+    apply.kill().unwrap(); // SIGKILL: perfsage cannot forward anything
     apply.wait().unwrap();
-    let hook_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    // The orphaned hook is in its own process group: end it (by its id) before asserting.
-    // SAFETY: kill(2) on a process group this test started.
-    unsafe { libc::kill(-hook_pid, libc::SIGKILL) };
+    assert!(!process_is_gone(hook_pid), "the hook is orphaned, still running");
 
     let journal = world.journal();
     assert_eq!(events(&journal), ["proposer.step-0 started apply"]);
@@ -450,7 +545,20 @@ fn sigkill_mid_apply_leaves_started_as_the_last_record() {
     let shown = world.show_journal();
     assert_eq!(shown.status.code(), Some(0));
     assert!(stdout(&shown).contains("apply started"));
-    eventually("the hook to die", || process_is_gone(hook_pid as u32));
+
+    // The orphan inherited the lock: no second apply while it lives.
+    let second = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(second.status.code(), Some(2));
+    let refused = stderr(&second);
+    assert!(refused.contains(&format!("pid {hook_pid} (sleep)")) && refused.contains("which is gone"), "{refused}");
+    assert_eq!(world.journal().len(), 1, "the refused apply journaled nothing");
+
+    // SAFETY: kill(2) on the process group this test's apply started.
+    unsafe { libc::kill(-(hook_pid as i32), libc::SIGKILL) };
+    eventually("the orphan to die", || process_is_gone(hook_pid));
+    std::fs::write(&release, b"").unwrap();
+    let third = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(third.status.code(), Some(0), "the lock went with its last holder: {}", stderr(&third));
 }
 
 /// A process with a distinctive name, reaped by a thread as soon as it dies.
@@ -854,18 +962,36 @@ fn an_unwritable_journal_stops_apply_before_any_hook_runs() {
 }
 
 #[test]
-fn a_torn_journal_line_is_reported_and_the_rest_still_shown() {
+fn a_torn_journal_line_is_ended_before_the_next_apply_and_skipped_when_read() {
     let mut world = World::new();
     let hook = world.script("ok.sh", "true");
     world.bind("ok", &[&hook], 5000, toml::Table::new());
     world.propose("ok", &[]);
     assert_eq!(output(world.offline("apply").args(["--top", "1", "--yes"])).status.code(), Some(0));
-    let mut file = std::fs::OpenOptions::new().append(true).open(world.state().join("journal.jsonl")).unwrap();
+    let path = world.state().join("journal.jsonl");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut file, b"{\"at\":\"2026-").unwrap();
     let shown = world.show_journal();
-    assert_eq!(shown.status.code(), Some(3));
+    assert_eq!(shown.status.code(), Some(0), "reported, never fatal");
     assert!(stderr(&shown).contains("journal line 4 is unreadable"), "{}", stderr(&shown));
     assert!(stdout(&shown).contains("apply finished"));
+
+    let again = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(again.status.code(), Some(0));
+    assert!(stderr(&again).contains("the journal's last line was torn"), "{}", stderr(&again));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 7, "{text}");
+    assert_eq!(lines[3], "{\"at\":\"2026-", "the fragment stays, alone on its line");
+    let records = journal_json(&world);
+    assert_eq!(records.len(), 6, "three records per apply, the new ones whole");
+    assert_ne!(records[3]["run"], records[0]["run"]);
+    assert_eq!(
+        events(&records[3..]),
+        ["proposer.step-0 started apply", "proposer.step-0 finished apply", "proposer.step-0 verified"]
+    );
+    let shown = world.show_journal();
+    assert!(stderr(&shown).contains("journal line 4 is unreadable") && !stderr(&shown).contains("line 5"));
 }
 
 #[test]

@@ -20,8 +20,13 @@ pub fn fixture(relative: &str) -> PathBuf {
 }
 
 /// The `perfsage` binary, with its compile cache in `cache` and no colour.
+///
+/// `PERFSAGE_TEST_BIN` overrides the binary: worktrees sharing one target
+/// directory overwrite each other's `target/debug/perfsage`, so a helper
+/// tests a copy of its own build.
 pub fn perfsage(cache: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_perfsage"));
+    let binary = std::env::var_os("PERFSAGE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_perfsage").into());
+    let mut command = Command::new(binary);
     command.env("PERFSAGE_CACHE_DIR", cache).env("NO_COLOR", "1").env_remove("RUST_LOG");
     command
 }
