@@ -166,10 +166,26 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
     found
 }
 
+/// How far in the future the clean-old-files tests put "now" (`PERFSAGE_CLEAN_NOW`):
+/// a file's change time is always the real now, so only a later "now" makes it old.
+const SHIFT_DAYS: u64 = 100;
+
+/// "Now" for clean-old-files (`PERFSAGE_CLEAN_NOW`), as epoch seconds: [`SHIFT_DAYS`] ahead.
+fn clean_now() -> String {
+    let shifted = SystemTime::now() + Duration::from_secs(SHIFT_DAYS * 86_400);
+    shifted.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+/// Write a file `days` old by its modification and access times, counted from [`clean_now`].
 fn write_old(path: &Path, bytes: &[u8], days: u64) {
     std::fs::write(path, bytes).unwrap();
+    let at = SystemTime::now() + Duration::from_secs(SHIFT_DAYS * 86_400) - Duration::from_secs(days * 86_400);
+    set_times(path, at, at);
+}
+
+fn set_times(path: &Path, modified: SystemTime, accessed: SystemTime) {
     let file = std::fs::File::options().write(true).open(path).unwrap();
-    file.set_modified(SystemTime::now() - Duration::from_secs(days * 86_400)).unwrap();
+    file.set_times(std::fs::FileTimes::new().set_modified(modified).set_accessed(accessed)).unwrap();
 }
 
 fn events(journal: &[Value]) -> Vec<String> {
@@ -211,7 +227,7 @@ fn watched_world() -> (World, PathBuf, PathBuf) {
     std::fs::create_dir_all(watched.join("logs")).unwrap();
     write_old(&watched.join("logs/app.log.1"), b"old log line\n", 30);
     write_old(&watched.join("session-42"), &[7u8; 1000], 20);
-    std::fs::write(watched.join("logs/app.log"), b"fresh\n").unwrap();
+    write_old(&watched.join("logs/app.log"), b"fresh\n", 0);
     let outside = world.path("outside");
     std::fs::create_dir_all(&outside).unwrap();
     write_old(&outside.join("keep-me"), b"not under an allowed root\n", 60);
@@ -225,7 +241,10 @@ fn watched_world() -> (World, PathBuf, PathBuf) {
         "clean-old-files",
         &[&clean],
         30_000,
-        table(&[("dry_run", true.into()), ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed)]))]),
+        table(&[
+            ("dry_run", true.into()),
+            ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed), ("PERFSAGE_CLEAN_NOW", &clean_now())])),
+        ]),
     );
     let set = builtin_hook("set-config-key.sh");
     let file = config.display().to_string();
@@ -770,7 +789,10 @@ fn clean_old_files_handles_hostile_and_non_utf8_file_names_in_its_root() {
         "clean-old-files",
         &[&clean],
         30_000,
-        table(&[("dry_run", true.into()), ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed)]))]),
+        table(&[
+            ("dry_run", true.into()),
+            ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed), ("PERFSAGE_CLEAN_NOW", &clean_now())])),
+        ]),
     );
     world.propose("clean-old-files", &[("dir", &allowed), ("older_than_days", "30")]);
 
@@ -797,8 +819,168 @@ fn run_hook(script: &str, phase: &str, dry_run: bool, env: &[(&str, &str)]) -> s
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("PERFSAGE_PHASE", phase)
         .env("PERFSAGE_DRY_RUN", if dry_run { "1" } else { "0" })
+        .env("PERFSAGE_RUN", "test-run")
         .envs(env.iter().copied());
     output(&mut command)
+}
+
+#[test]
+fn clean_old_files_judges_age_by_all_three_clocks_and_never_enters_systemd_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tmp");
+    let private = root.join("systemd-private-0123abcd-nginx.service-XyZ/tmp");
+    std::fs::create_dir_all(&private).unwrap();
+    let day = Duration::from_secs(86_400);
+    let now = SystemTime::now() + day * SHIFT_DAYS as u32;
+    for name in ["old", "read-lately", "modified-lately"] {
+        write_old(&root.join(name), b"x", 40);
+    }
+    set_times(&root.join("read-lately"), now - day * 40, now - day);
+    set_times(&root.join("modified-lately"), now - day, now - day * 40);
+    write_old(&private.join("stale.sock.log"), b"a service's private file", 40);
+    let allowed = root.display().to_string();
+    let shifted = clean_now();
+    let env = [
+        ("PERFSAGE_PARAM_DIR", allowed.as_str()),
+        ("PERFSAGE_PARAM_OLDER_THAN_DAYS", "30"),
+        ("PERFSAGE_ALLOWED_ROOTS", allowed.as_str()),
+        ("PERFSAGE_CLEAN_NOW", shifted.as_str()),
+    ];
+    let dry = run_hook("clean-old-files.sh", "apply", true, &env);
+    let listing = stdout(&dry);
+    assert!(listing.contains("would remove 1 files, 1 bytes, older than 30 days"), "{listing}");
+    assert!(!listing.contains("systemd-private"), "never entered: {listing}");
+    let applied = run_hook("clean-old-files.sh", "apply", false, &env);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert!(!root.join("old").exists(), "old by all three clocks: removed");
+    assert!(root.join("read-lately").exists(), "read a day ago: in use");
+    assert!(root.join("modified-lately").exists());
+    assert!(private.join("stale.sock.log").exists(), "systemd-private-* is never entered");
+
+    // A root inside a service's private /tmp is refused outright.
+    let inside = private.display().to_string();
+    let refused =
+        run_hook("clean-old-files.sh", "apply", false, &[("PERFSAGE_PARAM_DIR", &inside), env[1], env[2], env[3]]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stdout(&refused).contains("inside a systemd-private-* directory"), "{}", stdout(&refused));
+    assert!(private.join("stale.sock.log").exists());
+
+    // On the real clock: modified and read 40 days ago, but changed (ctime) just now: kept.
+    let changed = root.join("changed-lately");
+    std::fs::write(&changed, b"y").unwrap();
+    let long_ago = SystemTime::now() - day * 40;
+    set_times(&changed, long_ago, long_ago);
+    let real_clock = [env[0], env[1], env[2]];
+    assert!(stdout(&run_hook("clean-old-files.sh", "apply", true, &real_clock)).contains("would remove 0 files"));
+    assert!(run_hook("clean-old-files.sh", "apply", false, &real_clock).status.success());
+    assert!(changed.exists(), "a recent change time keeps it");
+}
+
+/// The pack binding of the built-in set-config-key hook to `config`, with `verify` as its verify command.
+fn bind_set_config_key(world: &mut World, config: &Path, verify: &str) {
+    let set = builtin_hook("set-config-key.sh");
+    let file = config.display().to_string();
+    world.hooks.clear();
+    world.bind(
+        "set-config-key",
+        &[&set],
+        10_000,
+        table(&[
+            ("verify", toml::Value::Array(vec![verify.into()])),
+            ("rollback", toml::Value::Array(vec![set.clone().into()])),
+            ("env", env_table(&[("PERFSAGE_ALLOWED_FILES", &file)])),
+        ]),
+    );
+}
+
+#[test]
+fn rolling_back_a_later_apply_keeps_the_operators_edit_and_the_earlier_apply() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut world = World::new();
+    let config = world.path("app.conf");
+    std::fs::write(&config, "# app\nworkers = 4\n").unwrap();
+    let file = config.display().to_string();
+
+    // Run 1: a = 2, verified by the script itself.
+    bind_set_config_key(&mut world, &config, &builtin_hook("set-config-key.sh"));
+    world.propose("set-config-key", &[("file", &file), ("key", "a"), ("value", "2")]);
+    let out = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "# app\nworkers = 4\na = 2\n");
+
+    // The operator edits the file by hand.
+    std::fs::write(&config, "# app\nworkers = 8 # by hand, after a load test\na = 2\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let before = std::fs::read(&config).unwrap();
+
+    // Run 2: b = 5, whose verification fails, so it is rolled back.
+    let never = world.script("never.sh", "echo 'not good enough' >&2; exit 1");
+    bind_set_config_key(&mut world, &config, &never);
+    world.actions.clear();
+    world.propose("set-config-key", &[("file", &file), ("key", "b"), ("value", "5")]);
+    let out = output(world.offline("apply").args(["--top", "1", "--yes", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(3));
+    let result = &json(&out)["results"][0];
+    assert_eq!(result["verdict"], "verify-failed");
+    assert_eq!(result["rollback"]["code"], 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(&config).unwrap(), before, "byte for byte as before run 2: the hand edit and a = 2 stay");
+    assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o777, 0o640);
+    let leftovers: Vec<_> = std::fs::read_dir(world.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".perfsage."))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left beside the config: {leftovers:?}");
+}
+
+#[test]
+fn a_rollback_refuses_to_overwrite_a_change_made_after_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("my.cnf");
+    std::fs::write(&conf, "[mysqld]\nmax_connections = 100\n").unwrap();
+    let state = dir.path().join("state");
+    let path = conf.display().to_string();
+    let state_dir = state.display().to_string();
+    let env = [
+        ("PERFSAGE_ALLOWED_FILES", path.as_str()),
+        ("PERFSAGE_STATE_DIR", state_dir.as_str()),
+        ("PERFSAGE_RUN", "2026-12-01T08:00:00Z-41"),
+        ("PERFSAGE_PARAM_FILE", path.as_str()),
+        ("PERFSAGE_PARAM_KEY", "max_connections"),
+        ("PERFSAGE_PARAM_VALUE", "300"),
+    ];
+    assert!(run_hook("set-config-key.sh", "apply", false, &env).status.success());
+    let edited = "[mysqld]\nmax_connections = 300\ninnodb_buffer_pool_size = 4G # by hand\n";
+    std::fs::write(&conf, edited).unwrap();
+    let refused = run_hook("set-config-key.sh", "rollback", false, &env);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("changed after run 2026-12-01T08:00:00Z-41"), "{}", stderr(&refused));
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), edited, "the later edit is kept");
+    let other_run = [env[0], env[1], ("PERFSAGE_RUN", "2026-12-01T09:00:00Z-42"), env[3], env[4], env[5]];
+    let refused = run_hook("set-config-key.sh", "rollback", false, &other_run);
+    assert_eq!(refused.status.code(), Some(2), "another run has no backup of its own to restore");
+
+    // sysctl-set: the same promise for a kernel parameter.
+    let root = dir.path().join("sys");
+    std::fs::create_dir_all(root.join("vm")).unwrap();
+    std::fs::write(root.join("vm/swappiness"), "60\n").unwrap();
+    let sys_root = root.display().to_string();
+    let sysctl = [
+        ("PERFSAGE_SYSCTL_ROOT", sys_root.as_str()),
+        ("PERFSAGE_STATE_DIR", state_dir.as_str()),
+        ("PERFSAGE_RUN", "r1"),
+        ("PERFSAGE_PARAM_KEY", "vm.swappiness"),
+        ("PERFSAGE_PARAM_VALUE", "10"),
+    ];
+    assert!(run_hook("sysctl-set.sh", "apply", false, &sysctl).status.success());
+    std::fs::write(root.join("vm/swappiness"), "30\n").unwrap();
+    let refused = run_hook("sysctl-set.sh", "rollback", false, &sysctl);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("not the '10' run r1 set"), "{}", stderr(&refused));
+    assert_eq!(std::fs::read_to_string(root.join("vm/swappiness")).unwrap(), "30\n");
+    std::fs::write(root.join("vm/swappiness"), "10\n").unwrap();
+    assert!(run_hook("sysctl-set.sh", "rollback", false, &sysctl).status.success());
+    assert_eq!(std::fs::read_to_string(root.join("vm/swappiness")).unwrap(), "60\n");
 }
 
 #[test]
