@@ -166,10 +166,26 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
     found
 }
 
+/// How far in the future the clean-old-files tests put "now" (`PERFSAGE_CLEAN_NOW`):
+/// a file's change time is always the real now, so only a later "now" makes it old.
+const SHIFT_DAYS: u64 = 100;
+
+/// "Now" for clean-old-files (`PERFSAGE_CLEAN_NOW`), as epoch seconds: [`SHIFT_DAYS`] ahead.
+fn clean_now() -> String {
+    let shifted = SystemTime::now() + Duration::from_secs(SHIFT_DAYS * 86_400);
+    shifted.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+/// Write a file `days` old by its modification and access times, counted from [`clean_now`].
 fn write_old(path: &Path, bytes: &[u8], days: u64) {
     std::fs::write(path, bytes).unwrap();
+    let at = SystemTime::now() + Duration::from_secs(SHIFT_DAYS * 86_400) - Duration::from_secs(days * 86_400);
+    set_times(path, at, at);
+}
+
+fn set_times(path: &Path, modified: SystemTime, accessed: SystemTime) {
     let file = std::fs::File::options().write(true).open(path).unwrap();
-    file.set_modified(SystemTime::now() - Duration::from_secs(days * 86_400)).unwrap();
+    file.set_times(std::fs::FileTimes::new().set_modified(modified).set_accessed(accessed)).unwrap();
 }
 
 fn events(journal: &[Value]) -> Vec<String> {
@@ -211,7 +227,7 @@ fn watched_world() -> (World, PathBuf, PathBuf) {
     std::fs::create_dir_all(watched.join("logs")).unwrap();
     write_old(&watched.join("logs/app.log.1"), b"old log line\n", 30);
     write_old(&watched.join("session-42"), &[7u8; 1000], 20);
-    std::fs::write(watched.join("logs/app.log"), b"fresh\n").unwrap();
+    write_old(&watched.join("logs/app.log"), b"fresh\n", 0);
     let outside = world.path("outside");
     std::fs::create_dir_all(&outside).unwrap();
     write_old(&outside.join("keep-me"), b"not under an allowed root\n", 60);
@@ -225,7 +241,10 @@ fn watched_world() -> (World, PathBuf, PathBuf) {
         "clean-old-files",
         &[&clean],
         30_000,
-        table(&[("dry_run", true.into()), ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed)]))]),
+        table(&[
+            ("dry_run", true.into()),
+            ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed), ("PERFSAGE_CLEAN_NOW", &clean_now())])),
+        ]),
     );
     let set = builtin_hook("set-config-key.sh");
     let file = config.display().to_string();
@@ -428,21 +447,116 @@ fn a_second_apply_is_refused_while_one_holds_the_lock() {
     assert_eq!(world.journal().len(), 3, "only the first apply ran: started, finished, verified");
 }
 
+/// The pid written in `file`, once the file is complete (ends in a newline).
+fn pid_in(file: &Path) -> u32 {
+    let mut pid = None;
+    eventually(&format!("{} to be written", file.display()), || {
+        pid = std::fs::read_to_string(file).ok().filter(|t| t.ends_with('\n')).and_then(|t| t.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.unwrap()
+}
+
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0, "kill {pid}");
+}
+
+/// A world whose hook starts a grandchild and waits; both write their pids.
+/// The grandchild runs `on_term` (`{dir}`: the world's directory) when it gets
+/// SIGTERM, then waits for `release` (bounded: 60 s) before it exits.
+fn family_world(on_term: &str, stop_grace_ms: i64) -> World {
+    let mut world = World::new();
+    let dir = world.dir.path().display().to_string();
+    let on_term = on_term.replace("{dir}", &dir);
+    let hook = world.script(
+        "family.sh",
+        &format!(
+            "sh -c 'trap \"{on_term}\" TERM; echo $$ > {dir}/child.pid; i=0; \
+             while [ ! -e {dir}/release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done' &\n\
+             echo $$ > {dir}/hook.pid\nwait"
+        ),
+    );
+    world.bind("family", &[&hook], 300_000, table(&[("stop_grace_ms", stop_grace_ms.into())]));
+    world.propose("family", &[("note", "in flight")]);
+    world
+}
+
+/// `perfsage journal --format json` parses (exit 0) and its records.
+fn journal_json(world: &World) -> Vec<Value> {
+    let mut command = perfsage(&world.path("cache"));
+    let out = output(command.args(["journal", "--format", "json", "--state-dir"]).arg(world.state()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    json(&out).as_array().expect("an array of records").clone()
+}
+
 #[test]
-fn sigkill_mid_apply_leaves_started_as_the_last_record() {
+fn sigterm_mid_apply_ends_the_hooks_whole_group_and_no_second_apply_runs_beside_it() {
+    let world = family_world("touch {dir}/got-term", 60_000);
+    let mut first = world.offline("apply").args(["--top", "1", "--yes"]).stdout(Stdio::null()).spawn().unwrap();
+    let hook = pid_in(&world.path("hook.pid"));
+    let child = pid_in(&world.path("child.pid"));
+    signal(first.id(), libc::SIGTERM);
+    eventually("the forwarded SIGTERM to reach the grandchild", || world.path("got-term").exists());
+    eventually("the hook itself to die of the forwarded SIGTERM", || process_is_gone(hook));
+    assert!(!process_is_gone(child), "the grandchild is still in its grace period");
+
+    // Meanwhile a second apply refuses, naming the process still holding the lock.
+    let second = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    let refused = stderr(&second);
+    assert!(refused.contains("another `perfsage apply` is running"), "{refused}");
+    assert!(refused.contains(&format!("pid {child} (sh)")), "{refused}");
+
+    std::fs::write(world.path("release"), b"").unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(3), "an interrupted apply exits 3");
+    eventually("the grandchild to be gone", || process_is_gone(child));
+
+    let journal = journal_json(&world);
+    assert_eq!(events(&journal), ["proposer.step-0 started apply", "proposer.step-0 finished apply"]);
+    let last = journal.last().unwrap();
+    assert_eq!(last["status"], "interrupted");
+    assert_eq!(last["signal"], libc::SIGTERM);
+    assert_eq!(last["killed_after_grace"], false, "the group ended within its grace");
+    assert_eq!(journal.iter().filter(|r| r["event"] == "started").count(), 1, "the second apply ran nothing");
+}
+
+#[test]
+fn a_group_that_outlives_the_grace_is_killed() {
+    // The grandchild ignores SIGTERM: only the SIGKILL after 300 ms ends it.
+    let world = family_world("", 300);
+    let mut apply = world.offline("apply").args(["--top", "1", "--yes"]).stdout(Stdio::null()).spawn().unwrap();
+    let hook = pid_in(&world.path("hook.pid"));
+    let child = pid_in(&world.path("child.pid"));
+    signal(apply.id(), libc::SIGINT);
+    assert_eq!(apply.wait().unwrap().code(), Some(3));
+    for pid in [hook, child] {
+        eventually(&format!("process {pid} to be gone"), || process_is_gone(pid));
+    }
+    assert!(!world.path("release").exists(), "nothing released it: it was killed");
+    let journal = journal_json(&world);
+    let last = journal.last().unwrap();
+    assert_eq!((&last["event"], &last["status"]), (&"finished".into(), &"interrupted".into()));
+    assert_eq!(last["signal"], libc::SIGINT);
+    assert_eq!(last["killed_after_grace"], true);
+}
+
+#[test]
+fn sigkill_mid_apply_leaves_started_last_and_the_orphaned_hook_keeps_the_lock() {
     let mut world = World::new();
     let pid_file = world.path("hook.pid");
-    let hook = world.script("slow.sh", &format!("echo $$ > '{}'; sleep 120", pid_file.display()));
+    let release = world.path("release");
+    let hook = world.script(
+        "slow.sh",
+        &format!("echo $$ > '{}'; [ -e '{}' ] || exec sleep 120", pid_file.display(), release.display()),
+    );
     world.bind("slow", &[&hook], 300_000, toml::Table::new());
     world.propose("slow", &[("note", "in flight")]);
     let mut apply = world.offline("apply").args(["--top", "1", "--yes"]).stdout(Stdio::null()).spawn().unwrap();
-    eventually("the hook to start", || pid_file.exists() && std::fs::metadata(&pid_file).unwrap().len() > 0);
-    apply.kill().unwrap(); // SIGKILL
+    let hook_pid = pid_in(&pid_file);
+    apply.kill().unwrap(); // SIGKILL: perfsage cannot forward anything
     apply.wait().unwrap();
-    let hook_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    // The orphaned hook is in its own process group: end it (by its id) before asserting.
-    // SAFETY: kill(2) on a process group this test started.
-    unsafe { libc::kill(-hook_pid, libc::SIGKILL) };
+    assert!(!process_is_gone(hook_pid), "the hook is orphaned, still running");
 
     let journal = world.journal();
     assert_eq!(events(&journal), ["proposer.step-0 started apply"]);
@@ -450,7 +564,20 @@ fn sigkill_mid_apply_leaves_started_as_the_last_record() {
     let shown = world.show_journal();
     assert_eq!(shown.status.code(), Some(0));
     assert!(stdout(&shown).contains("apply started"));
-    eventually("the hook to die", || process_is_gone(hook_pid as u32));
+
+    // The orphan inherited the lock: no second apply while it lives.
+    let second = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(second.status.code(), Some(2));
+    let refused = stderr(&second);
+    assert!(refused.contains(&format!("pid {hook_pid} (sleep)")) && refused.contains("which is gone"), "{refused}");
+    assert_eq!(world.journal().len(), 1, "the refused apply journaled nothing");
+
+    // SAFETY: kill(2) on the process group this test's apply started.
+    unsafe { libc::kill(-(hook_pid as i32), libc::SIGKILL) };
+    eventually("the orphan to die", || process_is_gone(hook_pid));
+    std::fs::write(&release, b"").unwrap();
+    let third = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(third.status.code(), Some(0), "the lock went with its last holder: {}", stderr(&third));
 }
 
 /// A process with a distinctive name, reaped by a thread as soon as it dies.
@@ -662,7 +789,10 @@ fn clean_old_files_handles_hostile_and_non_utf8_file_names_in_its_root() {
         "clean-old-files",
         &[&clean],
         30_000,
-        table(&[("dry_run", true.into()), ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed)]))]),
+        table(&[
+            ("dry_run", true.into()),
+            ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed), ("PERFSAGE_CLEAN_NOW", &clean_now())])),
+        ]),
     );
     world.propose("clean-old-files", &[("dir", &allowed), ("older_than_days", "30")]);
 
@@ -689,8 +819,168 @@ fn run_hook(script: &str, phase: &str, dry_run: bool, env: &[(&str, &str)]) -> s
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("PERFSAGE_PHASE", phase)
         .env("PERFSAGE_DRY_RUN", if dry_run { "1" } else { "0" })
+        .env("PERFSAGE_RUN", "test-run")
         .envs(env.iter().copied());
     output(&mut command)
+}
+
+#[test]
+fn clean_old_files_judges_age_by_all_three_clocks_and_never_enters_systemd_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tmp");
+    let private = root.join("systemd-private-0123abcd-nginx.service-XyZ/tmp");
+    std::fs::create_dir_all(&private).unwrap();
+    let day = Duration::from_secs(86_400);
+    let now = SystemTime::now() + day * SHIFT_DAYS as u32;
+    for name in ["old", "read-lately", "modified-lately"] {
+        write_old(&root.join(name), b"x", 40);
+    }
+    set_times(&root.join("read-lately"), now - day * 40, now - day);
+    set_times(&root.join("modified-lately"), now - day, now - day * 40);
+    write_old(&private.join("stale.sock.log"), b"a service's private file", 40);
+    let allowed = root.display().to_string();
+    let shifted = clean_now();
+    let env = [
+        ("PERFSAGE_PARAM_DIR", allowed.as_str()),
+        ("PERFSAGE_PARAM_OLDER_THAN_DAYS", "30"),
+        ("PERFSAGE_ALLOWED_ROOTS", allowed.as_str()),
+        ("PERFSAGE_CLEAN_NOW", shifted.as_str()),
+    ];
+    let dry = run_hook("clean-old-files.sh", "apply", true, &env);
+    let listing = stdout(&dry);
+    assert!(listing.contains("would remove 1 files, 1 bytes, older than 30 days"), "{listing}");
+    assert!(!listing.contains("systemd-private"), "never entered: {listing}");
+    let applied = run_hook("clean-old-files.sh", "apply", false, &env);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert!(!root.join("old").exists(), "old by all three clocks: removed");
+    assert!(root.join("read-lately").exists(), "read a day ago: in use");
+    assert!(root.join("modified-lately").exists());
+    assert!(private.join("stale.sock.log").exists(), "systemd-private-* is never entered");
+
+    // A root inside a service's private /tmp is refused outright.
+    let inside = private.display().to_string();
+    let refused =
+        run_hook("clean-old-files.sh", "apply", false, &[("PERFSAGE_PARAM_DIR", &inside), env[1], env[2], env[3]]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stdout(&refused).contains("inside a systemd-private-* directory"), "{}", stdout(&refused));
+    assert!(private.join("stale.sock.log").exists());
+
+    // On the real clock: modified and read 40 days ago, but changed (ctime) just now: kept.
+    let changed = root.join("changed-lately");
+    std::fs::write(&changed, b"y").unwrap();
+    let long_ago = SystemTime::now() - day * 40;
+    set_times(&changed, long_ago, long_ago);
+    let real_clock = [env[0], env[1], env[2]];
+    assert!(stdout(&run_hook("clean-old-files.sh", "apply", true, &real_clock)).contains("would remove 0 files"));
+    assert!(run_hook("clean-old-files.sh", "apply", false, &real_clock).status.success());
+    assert!(changed.exists(), "a recent change time keeps it");
+}
+
+/// The pack binding of the built-in set-config-key hook to `config`, with `verify` as its verify command.
+fn bind_set_config_key(world: &mut World, config: &Path, verify: &str) {
+    let set = builtin_hook("set-config-key.sh");
+    let file = config.display().to_string();
+    world.hooks.clear();
+    world.bind(
+        "set-config-key",
+        &[&set],
+        10_000,
+        table(&[
+            ("verify", toml::Value::Array(vec![verify.into()])),
+            ("rollback", toml::Value::Array(vec![set.clone().into()])),
+            ("env", env_table(&[("PERFSAGE_ALLOWED_FILES", &file)])),
+        ]),
+    );
+}
+
+#[test]
+fn rolling_back_a_later_apply_keeps_the_operators_edit_and_the_earlier_apply() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut world = World::new();
+    let config = world.path("app.conf");
+    std::fs::write(&config, "# app\nworkers = 4\n").unwrap();
+    let file = config.display().to_string();
+
+    // Run 1: a = 2, verified by the script itself.
+    bind_set_config_key(&mut world, &config, &builtin_hook("set-config-key.sh"));
+    world.propose("set-config-key", &[("file", &file), ("key", "a"), ("value", "2")]);
+    let out = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "# app\nworkers = 4\na = 2\n");
+
+    // The operator edits the file by hand.
+    std::fs::write(&config, "# app\nworkers = 8 # by hand, after a load test\na = 2\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let before = std::fs::read(&config).unwrap();
+
+    // Run 2: b = 5, whose verification fails, so it is rolled back.
+    let never = world.script("never.sh", "echo 'not good enough' >&2; exit 1");
+    bind_set_config_key(&mut world, &config, &never);
+    world.actions.clear();
+    world.propose("set-config-key", &[("file", &file), ("key", "b"), ("value", "5")]);
+    let out = output(world.offline("apply").args(["--top", "1", "--yes", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(3));
+    let result = &json(&out)["results"][0];
+    assert_eq!(result["verdict"], "verify-failed");
+    assert_eq!(result["rollback"]["code"], 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(&config).unwrap(), before, "byte for byte as before run 2: the hand edit and a = 2 stay");
+    assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o777, 0o640);
+    let leftovers: Vec<_> = std::fs::read_dir(world.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".perfsage."))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left beside the config: {leftovers:?}");
+}
+
+#[test]
+fn a_rollback_refuses_to_overwrite_a_change_made_after_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("my.cnf");
+    std::fs::write(&conf, "[mysqld]\nmax_connections = 100\n").unwrap();
+    let state = dir.path().join("state");
+    let path = conf.display().to_string();
+    let state_dir = state.display().to_string();
+    let env = [
+        ("PERFSAGE_ALLOWED_FILES", path.as_str()),
+        ("PERFSAGE_STATE_DIR", state_dir.as_str()),
+        ("PERFSAGE_RUN", "2026-12-01T08:00:00Z-41"),
+        ("PERFSAGE_PARAM_FILE", path.as_str()),
+        ("PERFSAGE_PARAM_KEY", "max_connections"),
+        ("PERFSAGE_PARAM_VALUE", "300"),
+    ];
+    assert!(run_hook("set-config-key.sh", "apply", false, &env).status.success());
+    let edited = "[mysqld]\nmax_connections = 300\ninnodb_buffer_pool_size = 4G # by hand\n";
+    std::fs::write(&conf, edited).unwrap();
+    let refused = run_hook("set-config-key.sh", "rollback", false, &env);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("changed after run 2026-12-01T08:00:00Z-41"), "{}", stderr(&refused));
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), edited, "the later edit is kept");
+    let other_run = [env[0], env[1], ("PERFSAGE_RUN", "2026-12-01T09:00:00Z-42"), env[3], env[4], env[5]];
+    let refused = run_hook("set-config-key.sh", "rollback", false, &other_run);
+    assert_eq!(refused.status.code(), Some(2), "another run has no backup of its own to restore");
+
+    // sysctl-set: the same promise for a kernel parameter.
+    let root = dir.path().join("sys");
+    std::fs::create_dir_all(root.join("vm")).unwrap();
+    std::fs::write(root.join("vm/swappiness"), "60\n").unwrap();
+    let sys_root = root.display().to_string();
+    let sysctl = [
+        ("PERFSAGE_SYSCTL_ROOT", sys_root.as_str()),
+        ("PERFSAGE_STATE_DIR", state_dir.as_str()),
+        ("PERFSAGE_RUN", "r1"),
+        ("PERFSAGE_PARAM_KEY", "vm.swappiness"),
+        ("PERFSAGE_PARAM_VALUE", "10"),
+    ];
+    assert!(run_hook("sysctl-set.sh", "apply", false, &sysctl).status.success());
+    std::fs::write(root.join("vm/swappiness"), "30\n").unwrap();
+    let refused = run_hook("sysctl-set.sh", "rollback", false, &sysctl);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("not the '10' run r1 set"), "{}", stderr(&refused));
+    assert_eq!(std::fs::read_to_string(root.join("vm/swappiness")).unwrap(), "30\n");
+    std::fs::write(root.join("vm/swappiness"), "10\n").unwrap();
+    assert!(run_hook("sysctl-set.sh", "rollback", false, &sysctl).status.success());
+    assert_eq!(std::fs::read_to_string(root.join("vm/swappiness")).unwrap(), "60\n");
 }
 
 #[test]
@@ -854,18 +1144,36 @@ fn an_unwritable_journal_stops_apply_before_any_hook_runs() {
 }
 
 #[test]
-fn a_torn_journal_line_is_reported_and_the_rest_still_shown() {
+fn a_torn_journal_line_is_ended_before_the_next_apply_and_skipped_when_read() {
     let mut world = World::new();
     let hook = world.script("ok.sh", "true");
     world.bind("ok", &[&hook], 5000, toml::Table::new());
     world.propose("ok", &[]);
     assert_eq!(output(world.offline("apply").args(["--top", "1", "--yes"])).status.code(), Some(0));
-    let mut file = std::fs::OpenOptions::new().append(true).open(world.state().join("journal.jsonl")).unwrap();
+    let path = world.state().join("journal.jsonl");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut file, b"{\"at\":\"2026-").unwrap();
     let shown = world.show_journal();
-    assert_eq!(shown.status.code(), Some(3));
+    assert_eq!(shown.status.code(), Some(0), "reported, never fatal");
     assert!(stderr(&shown).contains("journal line 4 is unreadable"), "{}", stderr(&shown));
     assert!(stdout(&shown).contains("apply finished"));
+
+    let again = output(world.offline("apply").args(["--top", "1", "--yes"]));
+    assert_eq!(again.status.code(), Some(0));
+    assert!(stderr(&again).contains("the journal's last line was torn"), "{}", stderr(&again));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 7, "{text}");
+    assert_eq!(lines[3], "{\"at\":\"2026-", "the fragment stays, alone on its line");
+    let records = journal_json(&world);
+    assert_eq!(records.len(), 6, "three records per apply, the new ones whole");
+    assert_ne!(records[3]["run"], records[0]["run"]);
+    assert_eq!(
+        events(&records[3..]),
+        ["proposer.step-0 started apply", "proposer.step-0 finished apply", "proposer.step-0 verified"]
+    );
+    let shown = world.show_journal();
+    assert!(stderr(&shown).contains("journal line 4 is unreadable") && !stderr(&shown).contains("line 5"));
 }
 
 #[test]
@@ -1179,7 +1487,7 @@ http {{
     assert_eq!(rejected.status.code(), Some(2));
     assert!(stderr(&rejected).contains("nginx rejected the change"), "{}", stderr(&rejected));
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), original, "restored");
-    assert!(std::fs::read_dir(&state).unwrap().next().is_none(), "no stale backup left");
+    assert!(tree(&state).is_empty(), "no stale backup left");
 
     // Edits that would not be exact are refused before anything changes.
     for (text, reason) in [

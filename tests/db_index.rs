@@ -142,10 +142,22 @@ fn index_step(plan: &Value) -> &Value {
         .unwrap_or_else(|| panic!("no db.create-index step in {}", serde_json::to_string_pretty(plan).unwrap()))
 }
 
-/// Run a built-in hook script by hand, in `phase`, with the parameters and state directory `step` planned.
-fn run_hook(script: &str, phase: &str, step: &Value) -> Output {
+/// The run id of the last apply journaled in `state` (its `PERFSAGE_RUN`).
+fn last_run(state: &Path) -> String {
+    let text = std::fs::read_to_string(state.join("state/journal.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    last["run"].as_str().unwrap().to_string()
+}
+
+/// Run a built-in hook script by hand, in `phase` of apply run `run`, with the
+/// parameters and state directory `step` planned.
+fn run_hook(script: &str, phase: &str, run: &str, step: &Value) -> Output {
     let mut cmd = Command::new(repo_root().join("rules/hooks").join(script));
-    cmd.env_clear().env("PATH", "/usr/bin:/bin").env("PERFSAGE_PHASE", phase).env("PERFSAGE_DRY_RUN", "0");
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PERFSAGE_PHASE", phase)
+        .env("PERFSAGE_DRY_RUN", "0")
+        .env("PERFSAGE_RUN", run);
     for (key, value) in step["apply"]["env"].as_object().unwrap() {
         if key.starts_with("PERFSAGE_PARAM_") || key == "PERFSAGE_STATE_DIR" {
             cmd.env(key, value.as_str().unwrap());
@@ -187,9 +199,7 @@ fn postgres_missing_index_is_planned_applied_verified_and_rolled_back() {
     let text = stdout(&out);
     assert!(
         text.contains("would run on database")
-            && text.contains(
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS perfsage_contacts_email_idx ON public.contacts (email)"
-            ),
+            && text.contains("CREATE INDEX CONCURRENTLY perfsage_contacts_email_idx ON public.contacts (email)"),
         "{text}"
     );
     assert_eq!(pg_indexes(&crm.name, "contacts"), ["contacts_pkey"], "plan changed nothing");
@@ -209,10 +219,11 @@ fn postgres_missing_index_is_planned_applied_verified_and_rolled_back() {
     );
 
     // rollback: the hook drops the index it created, and only that.
-    let rolled = run_hook("pg-create-index.sh", "rollback", step);
+    let run = last_run(state.path());
+    let rolled = run_hook("pg-create-index.sh", "rollback", &run, step);
     assert!(rolled.status.success(), "{}", stderr(&rolled));
     assert_eq!(pg_indexes(&crm.name, "contacts"), ["contacts_pkey"]);
-    let again = run_hook("pg-create-index.sh", "rollback", step);
+    let again = run_hook("pg-create-index.sh", "rollback", &run, step);
     assert_eq!(again.status.code(), Some(2), "a second rollback has nothing of its own to drop");
     assert!(stderr(&again).contains("was not created by this hook"));
 }
@@ -300,7 +311,95 @@ fn mariadb_missing_index_is_planned_applied_verified_and_rolled_back() {
     assert!(text.contains("cleared"), "{text}");
     assert_eq!(my_indexes(&crm.name, "contacts"), ["perfsage_contacts_email_idx", "PRIMARY"]);
 
-    let rolled = run_hook("mysql-create-index.sh", "rollback", step);
+    let rolled = run_hook("mysql-create-index.sh", "rollback", &last_run(state.path()), step);
     assert!(rolled.status.success(), "{}", stderr(&rolled));
     assert_eq!(my_indexes(&crm.name, "contacts"), ["PRIMARY"]);
+}
+
+#[test]
+fn pg_create_index_leaves_an_index_it_did_not_create_and_bounds_its_statements() {
+    let name = unique("pgown");
+    pg_admin(&format!("drop database if exists {name} with (force)"));
+    pg_admin(&format!("create database {name}"));
+    struct Dropped(String);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            pg_admin(&format!("drop database if exists {} with (force)", self.0));
+        }
+    }
+    let _db = Dropped(name.clone());
+    pg(&name, async |client| {
+        client
+            .batch_execute(
+                "create table t (id int primary key, email text);
+                 insert into t select g, 'u' || g from generate_series(1, 1000) g;
+                 create index perfsage_t_email_idx on t (email);",
+            )
+            .await
+            .unwrap();
+    });
+    let state = tempfile::tempdir().unwrap();
+    let step = serde_json::json!({"apply": {"env": {
+        "PERFSAGE_PARAM_DATABASE": name,
+        "PERFSAGE_PARAM_TABLE": "public.t",
+        "PERFSAGE_PARAM_COLUMNS": "email",
+        "PERFSAGE_PARAM_INDEX": "perfsage_t_email_idx",
+        "PERFSAGE_STATE_DIR": state.path().display().to_string(),
+    }}});
+
+    // Someone else's index of the same name: apply leaves it, rollback refuses to drop it.
+    let applied = run_hook("pg-create-index.sh", "apply", "r1", &step);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert!(stdout(&applied).contains("already exists and is valid"));
+    let rolled = run_hook("pg-create-index.sh", "rollback", "r1", &step);
+    assert_eq!(rolled.status.code(), Some(2));
+    assert!(stderr(&rolled).contains("was not created by run r1"), "{}", stderr(&rolled));
+    assert_eq!(pg_indexes(&name, "t"), ["perfsage_t_email_idx", "t_pkey"], "left alone");
+
+    // A build blocked by a lock gives up on the server's own timeout, well before the hook's budget.
+    pg(&name, async |client| client.batch_execute("drop index perfsage_t_email_idx").await.unwrap());
+    let mut blocker = Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", &name, "-c"])
+        .arg("begin; lock table t in share update exclusive mode; select pg_sleep(60); commit;")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut locked = false;
+    for _ in 0..500 {
+        pg(&name, async |client| {
+            let rows = client
+                .query("select 1 from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 't' and l.granted and l.mode = 'ShareUpdateExclusiveLock'", &[])
+                .await
+                .unwrap();
+            locked = !rows.is_empty();
+        });
+        if locked {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(locked, "the blocking transaction took its lock");
+    let started = std::time::Instant::now();
+    let mut hook = Command::new(repo_root().join("rules/hooks/pg-create-index.sh"));
+    hook.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PERFSAGE_PHASE", "apply")
+        .env("PERFSAGE_DRY_RUN", "0")
+        .env("PERFSAGE_RUN", "r2")
+        .env("PERFSAGE_TIMEOUT_MS", "6000")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGUSER", "postgres");
+    for (key, value) in step["apply"]["env"].as_object().unwrap() {
+        hook.env(key, value.as_str().unwrap());
+    }
+    let blocked = output(&mut hook);
+    let took = started.elapsed();
+    let _ = blocker.kill();
+    let _ = blocker.wait();
+    assert_eq!(blocked.status.code(), Some(2));
+    assert!(stderr(&blocked).contains("canceling statement due to lock timeout"), "{}", stderr(&blocked));
+    // lock_timeout = (6000 - 1000) / 2 ms: the server cancelled it, not a kill at 6 s.
+    assert!(took < std::time::Duration::from_millis(5000), "took {took:?}");
+    assert_eq!(pg_indexes(&name, "t"), ["t_pkey"], "nothing left behind");
+    assert!(!state.path().join("runs/r2").join(format!("{name}.public.perfsage_t_email_idx.created")).exists());
 }

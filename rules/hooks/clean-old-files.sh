@@ -14,6 +14,17 @@
 # are resolved once, and find(1) walks physically (-P), stays on one
 # filesystem (-xdev) and removes regular files only. Deletion cannot be undone:
 # this hook has no rollback; review its dry run (`perfsage plan`) first.
+#
+# A file is old only when its modification, change AND access times are all
+# older than N days: a file someone still reads (atime) or just moved or
+# chmod-ed (ctime) is in use, whatever its mtime says. (With `noatime` mounts
+# the access time says nothing new, and the other two decide.) Directories
+# named `systemd-private-*` (systemd's PrivateTmp of running services) are
+# never entered, nor is a root inside one. Files are removed with
+# `find -execdir`, which works from each directory and keeps `-prune` in force.
+# Test seam, rule-pack env only (like sysctl-set's PERFSAGE_SYSCTL_ROOT):
+# PERFSAGE_CLEAN_NOW, the epoch second taken as "now" (default: the clock),
+# since no test can make a file's change time old.
 set -eu
 
 fail() { printf 'clean-old-files: %s\n' "$*" >&2; exit 2; }
@@ -68,6 +79,11 @@ for root in $allowed; do
     # One line per root: a path with a newline cannot be told apart, so refuse it.
     case $pick in *'
 '*) fail "refusing a root whose path holds a newline" ;; esac
+    case /$pick/ in */systemd-private-*/*)
+        printf 'skipping %s: inside a systemd-private-* directory (a service'"'"'s private /tmp)\n' "$pick"
+        continue
+        ;;
+    esac
     roots="$roots$pick
 "
     count=$((count + 1))
@@ -75,19 +91,28 @@ done
 IFS=$old_ifs
 [ "$count" -gt 0 ] || fail "$dir is outside every allowed root ($allowed): nothing may be cleaned there"
 
-minutes=$((days * 1440))
+now=${PERFSAGE_CLEAN_NOW:-$(date +%s)}
+case $now in '' | *[!0-9]*) fail "PERFSAGE_CLEAN_NOW '$now' is not a number of seconds" ;; esac
+cutoff=@$((now - days * 86400))
+# Old: not newer than the cutoff by any of the three clocks. systemd-private-* is pruned, never entered.
+old_files() {
+    start=$1
+    shift
+    find -P "$start" -xdev -type d -name 'systemd-private-*' -prune -o \
+        -type f ! -newermt "$cutoff" ! -newerct "$cutoff" ! -newerat "$cutoff" "$@"
+}
 verb=removed
 [ "$dry_run" = 1 ] && verb='would remove'
 printf '%s\n' "$roots" | sort -u | while IFS= read -r root; do
     [ -n "$root" ] || continue
-    summary=$(find -P "$root" -xdev -type f -mmin +"$minutes" -printf '%s\n' |
+    summary=$(old_files "$root" -printf '%s\n' |
         awk '{ n++; s += $1 } END { printf "%d %d", n, s }')
     files=${summary% *}
     bytes=${summary#* }
     printf '%s %s files, %s bytes, older than %s days under %s\n' "$verb" "$files" "$bytes" "$days" "$root"
     if [ "$dry_run" = 1 ]; then
-        find -P "$root" -xdev -type f -mmin +"$minutes" -ls
+        old_files "$root" -ls
     else
-        find -P "$root" -xdev -type f -mmin +"$minutes" -ls -delete
+        old_files "$root" -ls -execdir rm -f -- {} +
     fi
 done

@@ -8,7 +8,11 @@
 # (comma-separated), PERFSAGE_PARAM_INDEX (the new index's name).
 # From perfsage: PERFSAGE_PHASE (apply | verify | rollback), PERFSAGE_DRY_RUN (1:
 # print the DDL, change nothing), PERFSAGE_STATE_DIR (remembers which indexes
-# this hook created, so a rollback never drops one it did not create).
+# this hook created, so a rollback never drops one it did not create),
+# PERFSAGE_RUN (the record is per run: a rollback of run R drops only an index
+# R created), PERFSAGE_TIMEOUT_MS (statements get a lock_wait_timeout of half
+# of 90% of it and, on MariaDB, a max_statement_time of 90% of it, at most 1 s
+# short, so the server gives up before perfsage kills the hook).
 # Connection: the client's own variables (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_PWD)
 # plus MYSQL_USER, from the rule pack's env or passed through with `pass_env`.
 set -eu
@@ -42,14 +46,35 @@ list=$(printf '%s' "$columns" | sed 's/,/`, `/g')
 
 ddl="ALTER TABLE \`$database\`.\`$table\` ADD INDEX \`$index\` (\`$list\`), ALGORITHM=INPLACE, LOCK=NONE"
 drop="ALTER TABLE \`$database\`.\`$table\` DROP INDEX \`$index\`"
-created=$state/$database.$table.$index.created
+run=${PERFSAGE_RUN:-}
+if [ "$dry_run" != 1 ]; then
+    case $run in '' | .* | *[!A-Za-z0-9:._-]*) fail "refusing run id '$run' (PERFSAGE_RUN, set by perfsage apply)" ;; esac
+fi
+created=$state/runs/$run/$database.$table.$index.created
+
+budget=${PERFSAGE_TIMEOUT_MS:-30000}
+case $budget in '' | *[!0-9]*) fail "PERFSAGE_TIMEOUT_MS '$budget' is not a number" ;; esac
+[ "${#budget}" -le 9 ] || budget=999999999
+margin=$((budget / 10))
+[ "$margin" -ge 1000 ] || margin=1000
+statement_ms=$((budget - margin))
+[ "$statement_ms" -ge 1000 ] || statement_ms=1000
+lock_s=$((statement_ms / 2000))
+[ "$lock_s" -ge 1 ] || lock_s=1
+limits="SET SESSION lock_wait_timeout = $lock_s"
 
 client=$(command -v mariadb || command -v mysql) || fail "neither mariadb nor mysql (the client) is installed"
-sql() { "$client" ${MYSQL_USER:+--user="$MYSQL_USER"} --batch --skip-column-names -e "$1"; }
+sql() { "$client" ${MYSQL_USER:+--user="$MYSQL_USER"} --batch --skip-column-names -e "$limits; $1"; }
 exists() {
     sql "select count(*) from information_schema.STATISTICS
          where table_schema = '$database' and table_name = '$table' and index_name = '$index'"
 }
+
+if [ "$dry_run" != 1 ]; then
+    # max_statement_time is MariaDB's (in seconds); MySQL has no such limit for DDL.
+    version=$(sql "select @@version") || fail "cannot reach the server"
+    case $version in *MariaDB*) limits="$limits, max_statement_time = $((statement_ms / 1000))" ;; esac
+fi
 
 case ${PERFSAGE_PHASE:-apply} in
 apply)
@@ -64,6 +89,7 @@ apply)
         exit 0
     fi
     sql "$ddl" || fail "$ddl failed"
+    mkdir -p -- "$state/runs/$run"
     : >"$created"
     printf 'created: %s\n' "$ddl"
     ;;
@@ -74,7 +100,7 @@ verify)
     printf 'index %s on %s.%s exists; table analyzed\n' "$index" "$database" "$table"
     ;;
 rollback)
-    [ -f "$created" ] || fail "index $index on $database.$table was not created by this hook: not dropping it"
+    [ -f "$created" ] || fail "index $index on $database.$table was not created by run $run of this hook: not dropping it"
     if [ "$dry_run" = 1 ]; then
         printf 'would run: %s\n' "$drop"
         exit 0

@@ -51,7 +51,26 @@ case $reload in 0 | 1) ;; *) fail "PERFSAGE_NGINX_RELOAD must be 0 or 1" ;; esac
 [ -f "$conf" ] || fail "no such nginx configuration: $conf"
 real=$(realpath -e -- "$file")
 conf=$(realpath -e -- "$conf")
-backup=$state/$(printf '%s' "$real" | sha256sum | cut -c1-32).nginx.bak
+# Backups per apply run and step (PERFSAGE_RUN; see set-config-key.sh): a
+# rollback of run R restores R's backup only while the file is still exactly
+# what R wrote, so a later edit is never lost to an older rollback.
+run=${PERFSAGE_RUN:-}
+if [ "$dry_run" != 1 ]; then
+    case $run in '' | .* | *[!A-Za-z0-9:._-]*) fail "refusing run id '$run' (PERFSAGE_RUN, set by perfsage apply)" ;; esac
+fi
+id=$(printf '%s\n%s\n%s' "${PERFSAGE_ACTION:-}" "${PERFSAGE_TARGET:-}" "$real" | sha256sum | cut -c1-32)
+rundir=$state/runs/$run
+backup=$rundir/$id.nginx.bak
+after=$rundir/$id.nginx.after
+digest() { sha256sum <"$1" | cut -c1-64; }
+# Copy $1 over $2 atomically: a temporary file beside $2, fsynced, renamed, directory fsynced.
+replace_with() {
+    new_copy=$(mktemp "$2.perfsage.XXXXXX")
+    cp -p -- "$1" "$new_copy" && sync -- "$new_copy" && mv -f -- "$new_copy" "$2" && sync -- "$(dirname -- "$2")" || {
+        rm -f -- "$new_copy"
+        return 1
+    }
+}
 
 # nginx with this pack's prefix and main configuration, errors on stderr.
 run_nginx() {
@@ -213,19 +232,23 @@ apply)
     fi
     # The oldest state is what a rollback restores; a rejected change goes back to the file as it was now.
     made_backup=0
-    [ -f "$backup" ] || { cp -p -- "$real" "$backup"; made_backup=1; }
+    mkdir -p -- "$rundir"
+    [ -f "$backup" ] || { replace_with "$real" "$backup" || fail "cannot back up $real"; made_backup=1; }
     cp -p -- "$real" "$tmp"
     new=$(mktemp "$real.perfsage.XXXXXX")
     rewrite >"$new" || exit 2
     chmod --reference="$real" "$new"
     chown --reference="$real" "$new" 2>/dev/null || true
+    sync -- "$new"
     mv -f -- "$new" "$real"
     new=
+    sync -- "$(dirname -- "$real")"
     if ! check_and_reload; then
-        cp -p -- "$tmp" "$real"
+        replace_with "$tmp" "$real"
         [ "$made_backup" = 0 ] || rm -f -- "$backup"
         fail "nginx rejected the change; $real is restored as it was"
     fi
+    digest "$real" >"$after"
     printf 'upstream %s keeps %s connections open (%s, backup in %s)\n' "$upstream" "$keepalive" "$real" "$backup"
     ;;
 verify)
@@ -236,14 +259,17 @@ verify)
     printf 'upstream %s keeps %s connections open in %s; nginx -t passes\n' "$upstream" "$keepalive" "$real"
     ;;
 rollback)
-    [ -f "$backup" ] || fail "no backup of $real in $backup: nothing to roll back"
+    [ -f "$backup" ] || fail "no backup of $real from run $run in $backup: nothing to roll back"
+    if [ -f "$after" ] && [ "$(digest "$real")" != "$(cat -- "$after")" ]; then
+        fail "$real changed after run $run edited it (a later edit or apply): not rolling back over it; its state before run $run is in $backup"
+    fi
     if [ "$dry_run" = 1 ]; then
         printf 'would restore %s from %s:\n' "$real" "$backup"
         diff -u "$real" "$backup" || true
         exit 0
     fi
-    cp -p -- "$backup" "$real"
-    rm -f -- "$backup"
+    replace_with "$backup" "$real" || fail "cannot restore $real from $backup"
+    rm -f -- "$backup" "$after"
     check_and_reload || fail "restored $real, but nginx -t or the reload failed"
     printf 'restored %s from its backup\n' "$real"
     ;;

@@ -7,7 +7,12 @@
 # (comma-separated), PERFSAGE_PARAM_INDEX (the new index's name).
 # From perfsage: PERFSAGE_PHASE (apply | verify | rollback), PERFSAGE_DRY_RUN (1:
 # print the DDL, change nothing), PERFSAGE_STATE_DIR (remembers which indexes
-# this hook created, so a rollback never drops one it did not create).
+# this hook created, so a rollback never drops one it did not create),
+# PERFSAGE_RUN (the journal's run id: the record is per run, and a rollback of
+# run R drops only an index R created), PERFSAGE_TIMEOUT_MS (the hook's budget:
+# every statement runs with a statement_timeout of 90% of it, at most 1 s
+# short, and a lock_timeout of half that, so the server gives up and cleans up
+# before perfsage kills the hook).
 # Connection: libpq's own variables (PGHOST, PGPORT, PGUSER, PGPASSWORD,
 # PGPASSFILE, PGSSLMODE), from the rule pack's env or passed through with
 # `pass_env`; the database is the parameter.
@@ -43,9 +48,25 @@ schema=public
 case $table in *.*) schema=${table%%.*} ;; esac
 list=$(printf '%s' "$columns" | sed 's/,/, /g')
 
-ddl="CREATE INDEX CONCURRENTLY IF NOT EXISTS $index ON $table ($list)"
+# No IF NOT EXISTS: an index someone else creates meanwhile makes this fail, rather than be taken for ours.
+ddl="CREATE INDEX CONCURRENTLY $index ON $table ($list)"
 drop="DROP INDEX CONCURRENTLY IF EXISTS $schema.$index"
-created=$state/$database.$schema.$index.created
+run=${PERFSAGE_RUN:-}
+if [ "$dry_run" != 1 ]; then
+    case $run in '' | .* | *[!A-Za-z0-9:._-]*) fail "refusing run id '$run' (PERFSAGE_RUN, set by perfsage apply)" ;; esac
+fi
+created=$state/runs/$run/$database.$schema.$index.created
+
+budget=${PERFSAGE_TIMEOUT_MS:-30000}
+case $budget in '' | *[!0-9]*) fail "PERFSAGE_TIMEOUT_MS '$budget' is not a number" ;; esac
+[ "${#budget}" -le 9 ] || budget=999999999
+margin=$((budget / 10))
+[ "$margin" -ge 1000 ] || margin=1000
+statement_ms=$((budget - margin))
+[ "$statement_ms" -ge 100 ] || statement_ms=100
+lock_ms=$((statement_ms / 2))
+PGOPTIONS="-c statement_timeout=$statement_ms -c lock_timeout=$lock_ms"
+export PGOPTIONS
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$database" -tA -c "$1"; }
 # Whether the index exists, and whether it is valid and ready: `t|t`, `f|t`, ... or empty.
@@ -63,13 +84,25 @@ apply)
     fi
     existing=$(index_state) || fail "cannot reach database $database"
     if [ "$existing" = "t|t" ]; then
-        printf 'index %s.%s already exists and is valid: nothing to do\n' "$schema" "$index"
+        printf 'index %s.%s already exists and is valid: nothing to do (and nothing for a rollback to drop)\n' "$schema" "$index"
         exit 0
     fi
-    # A failed concurrent build leaves an invalid index behind; drop it and build again.
-    [ -z "$existing" ] || sql "$drop" >/dev/null
-    sql "$ddl" >/dev/null || fail "$ddl failed"
+    if [ -n "$existing" ]; then
+        # An invalid index: a failed build, or one in progress. Drop it only if
+        # a run of this hook recorded it as its own (a build of ours that failed).
+        ours=no
+        for mark in "$state"/runs/*/"$database.$schema.$index.created"; do [ -f "$mark" ] && ours=yes; done
+        [ "$ours" = yes ] || fail "index $schema.$index exists but is not valid (state '$existing'), and this hook did not create it: a build in progress or someone else's; not touching it"
+        sql "$drop" >/dev/null || fail "$drop failed"
+        for mark in "$state"/runs/*/"$database.$schema.$index.created"; do rm -f -- "$mark"; done
+    fi
+    mkdir -p -- "$state/runs/$run"
+    # Recorded before the build: a build killed halfway leaves an invalid index that is still known to be ours.
     : >"$created"
+    if ! sql "$ddl" >/dev/null; then
+        [ "$(index_state || true)" = "f|f" ] || [ "$(index_state || true)" = "f|t" ] || rm -f -- "$created"
+        fail "$ddl failed"
+    fi
     printf 'created on database %s: %s\n' "$database" "$ddl"
     ;;
 verify)
@@ -79,7 +112,7 @@ verify)
     printf 'index %s.%s is valid and ready; %s analyzed\n' "$schema" "$index" "$table"
     ;;
 rollback)
-    [ -f "$created" ] || fail "index $schema.$index was not created by this hook: not dropping it"
+    [ -f "$created" ] || fail "index $schema.$index was not created by run $run of this hook: not dropping it"
     if [ "$dry_run" = 1 ]; then
         printf 'would run on database %s: %s\n' "$database" "$drop"
         exit 0

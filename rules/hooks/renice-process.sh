@@ -5,7 +5,9 @@
 # Parameters (from the plugin, as data): PERFSAGE_PARAM_PID, PERFSAGE_PARAM_NICE
 # (-20..19). From perfsage: PERFSAGE_PHASE, PERFSAGE_DRY_RUN, PERFSAGE_STATE_DIR.
 # The saved value is keyed by pid and start time, so a reused pid is never
-# "restored" to another process's niceness.
+# "restored" to another process's niceness, and per apply run (PERFSAGE_RUN):
+# a rollback of run R restores R's old value only while the process still has
+# the niceness R set, so a later renice (by hand or by another run) is never undone.
 set -eu
 
 fail() { printf 'renice-process: %s\n' "$*" >&2; exit 2; }
@@ -33,7 +35,11 @@ stat_line=$(cat "/proc/$pid/stat" 2>/dev/null) || fail "no process $pid"
 set -- ${stat_line##*) }
 current=${17}
 started=${20}
-saved=$state/$pid.$started.nice
+run=${PERFSAGE_RUN:-}
+if [ "$dry_run" != 1 ]; then
+    case $run in '' | .* | *[!A-Za-z0-9:._-]*) fail "refusing run id '$run' (PERFSAGE_RUN, set by perfsage apply)" ;; esac
+fi
+saved=$state/runs/$run/$pid.$started.nice
 
 case ${PERFSAGE_PHASE:-apply} in
 apply)
@@ -41,6 +47,7 @@ apply)
         printf 'would renice process %s from %s to %s (the old value is kept in %s)\n' "$pid" "$current" "$nice" "$saved"
         exit 0
     fi
+    mkdir -p -- "$state/runs/$run"
     [ -f "$saved" ] || printf '%s\n' "$current" >"$saved"
     renice "$nice" -p "$pid" >/dev/null || fail "renice $nice -p $pid failed"
     printf 'reniced process %s: %s -> %s\n' "$pid" "$current" "$nice"
@@ -50,8 +57,10 @@ verify)
     printf 'process %s has nice %s\n' "$pid" "$current"
     ;;
 rollback)
-    [ -f "$saved" ] || fail "no saved niceness for process $pid: nothing to roll back"
+    [ -f "$saved" ] || fail "no saved niceness for process $pid from run $run: nothing to roll back"
     old=$(cat "$saved")
+    [ "$current" = "$nice" ] ||
+        fail "process $pid has nice $current, not the $nice run $run set (changed since): not rolling back over it; it was $old before run $run"
     if [ "$dry_run" = 1 ]; then
         printf 'would renice process %s back from %s to %s\n' "$pid" "$current" "$old"
         exit 0

@@ -7,6 +7,10 @@
 # From perfsage: PERFSAGE_PHASE (apply | verify | rollback), PERFSAGE_DRY_RUN (1:
 # print the change, make none), PERFSAGE_STATE_DIR (where the old value is kept).
 # From the rule pack: PERFSAGE_SYSCTL_ROOT (default /proc/sys).
+# PERFSAGE_RUN (the journal's run id): the old value is kept per run, in
+# `<state>/runs/<run>/<key>.old`, with the value the run set beside it; a
+# rollback of run R restores R's old value only while the parameter still has
+# the value R set, so a later change (by hand or by another run) is never undone.
 set -eu
 
 fail() { printf 'sysctl-set: %s\n' "$*" >&2; exit 2; }
@@ -28,8 +32,14 @@ esac
 
 path=$root/$(printf '%s' "$key" | tr . /)
 [ -f "$path" ] || fail "no such kernel parameter: $key ($path)"
-saved=$state/$key.old
+run=${PERFSAGE_RUN:-}
+if [ "$dry_run" != 1 ]; then
+    case $run in '' | .* | *[!A-Za-z0-9:._-]*) fail "refusing run id '$run' (PERFSAGE_RUN, set by perfsage apply)" ;; esac
+fi
+saved=$state/runs/$run/$key.old
+wrote=$state/runs/$run/$key.set
 current=$(tr -s ' \t' '  ' <"$path")
+wanted=$(printf '%s' "$value" | tr -s ' \t' '  ')
 
 case ${PERFSAGE_PHASE:-apply} in
 apply)
@@ -39,25 +49,29 @@ apply)
         [ -w "$path" ] || printf 'warning: %s is not writable here: applying would fail\n' "$path"
         exit 0
     fi
-    # Keep the value from before the first apply, so a rollback restores the original.
+    # Keep the value from before this run's change: a rollback of this run restores that.
+    mkdir -p -- "$state/runs/$run"
     [ -f "$saved" ] || printf '%s\n' "$current" >"$saved"
+    printf '%s\n' "$wanted" >"$wrote"
     printf '%s\n' "$value" >"$path" || fail "cannot write $path"
     printf 'set %s: %s -> %s (old value kept in %s)\n' "$key" "$current" "$value" "$saved"
     ;;
 verify)
-    wanted=$(printf '%s' "$value" | tr -s ' \t' '  ')
     [ "$current" = "$wanted" ] || fail "$key is '$current', expected '$wanted'"
     printf '%s = %s\n' "$key" "$current"
     ;;
 rollback)
-    [ -f "$saved" ] || fail "no saved value for $key in $saved: nothing to roll back"
+    [ -f "$saved" ] || fail "no saved value for $key from run $run in $saved: nothing to roll back"
     old=$(cat "$saved")
+    if [ -f "$wrote" ] && [ "$current" != "$(cat "$wrote")" ]; then
+        fail "$key is '$current', not the '$(cat "$wrote")' run $run set (changed since): not rolling back over it; the value before run $run was '$old'"
+    fi
     if [ "$dry_run" = 1 ]; then
         printf 'would restore %s: %s -> %s\n' "$key" "$current" "$old"
         exit 0
     fi
     printf '%s\n' "$old" >"$path" || fail "cannot write $path"
-    rm -f "$saved"
+    rm -f "$saved" "$wrote"
     printf 'restored %s: %s -> %s\n' "$key" "$current" "$old"
     ;;
 *) fail "unknown phase ${PERFSAGE_PHASE}" ;;

@@ -28,6 +28,10 @@ pub fn perfsage_bin() -> PathBuf {
 }
 
 /// The `perfsage` binary, with its compile cache in `cache` and no colour.
+///
+/// `PERFSAGE_TEST_BIN` overrides the binary: worktrees sharing one target
+/// directory overwrite each other's `target/debug/perfsage`, so a helper
+/// tests a copy of its own build.
 pub fn perfsage(cache: &Path) -> Command {
     let mut command = Command::new(perfsage_bin());
     command.env("PERFSAGE_CACHE_DIR", cache).env("NO_COLOR", "1").env_remove("RUST_LOG");

@@ -11,6 +11,13 @@
 //! A failed hook or verdict stops the remaining steps unless `keep_going`.
 //! Nothing runs unless its `started` record reached the disk: a journal that
 //! cannot be written ends the apply.
+//!
+//! A SIGINT/SIGTERM (caught by [`super::interrupt`]) stops everything: the
+//! hook in flight is ended with its group and journaled as `interrupted`, and
+//! no further command starts, not even a rollback (the operator asked for a
+//! stop; the journal says exactly what was and was not done). Every hook
+//! inherits the apply lock's descriptor, so the lock is held for as long as
+//! any of its processes live.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -19,7 +26,7 @@ use serde::Serialize;
 
 use super::journal::{EXCERPT_BYTES, Entry, Journal, JournalError, Phase, Record, Verdict};
 use super::plan::{Step, hook_state_dir};
-use super::runner::{self, Ending, Outcome};
+use super::runner::{self, Ending, Guard, Outcome};
 
 /// What happened to one selected step.
 #[derive(Debug, Clone, Serialize)]
@@ -49,14 +56,26 @@ impl StepResult {
 pub struct ApplyReport {
     pub run: String,
     pub results: Vec<StepResult>,
-    /// Ranks of selected steps not run because an earlier one failed.
+    /// Ranks of selected steps not run because an earlier one failed or a signal stopped the apply.
     pub not_run: Vec<usize>,
+    /// The signal (SIGINT/SIGTERM) that stopped the apply, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<i32>,
 }
 
 impl ApplyReport {
     pub fn any_failed(&self) -> bool {
-        self.results.iter().any(StepResult::failed)
+        self.interrupted.is_some() || self.results.iter().any(StepResult::failed)
     }
+}
+
+/// Where and how hooks run: the state directory, the journal run id, and the
+/// apply lock's descriptor every hook inherits.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub state_dir: &'a Path,
+    pub run: &'a str,
+    pub lock_fd: Option<std::os::fd::RawFd>,
 }
 
 /// Re-checks the finding behind a step after its hook ran: the verdict and a line of detail.
@@ -66,31 +85,56 @@ pub type Verifier<'a> = dyn FnMut(&Step) -> (Verdict, String) + 'a;
 pub fn apply(
     steps: &[&Step],
     journal: &mut Journal,
-    state_dir: &Path,
-    run: &str,
+    context: Context<'_>,
     keep_going: bool,
     verifier: &mut Verifier<'_>,
 ) -> Result<ApplyReport, JournalError> {
-    let mut report = ApplyReport { run: run.into(), results: Vec::new(), not_run: Vec::new() };
+    let mut report =
+        ApplyReport { run: context.run.into(), results: Vec::new(), not_run: Vec::new(), interrupted: None };
     for (index, step) in steps.iter().enumerate() {
-        let result = apply_one(step, journal, state_dir, run, verifier)?;
+        let (result, interrupted) = apply_one(step, journal, context, verifier)?;
         let failed = result.failed();
-        report.results.push(result);
-        if failed && !keep_going {
-            report.not_run = steps[index + 1..].iter().map(|s| s.rank).collect();
+        if let Some(result) = result.ran() {
+            report.results.push(result);
+        }
+        if interrupted.is_some() || (failed && !keep_going) {
+            report.interrupted = interrupted;
+            let first_not_run =
+                if report.results.last().is_some_and(|r| r.rank == step.rank) { index + 1 } else { index };
+            report.not_run = steps[first_not_run..].iter().map(|s| s.rank).collect();
             break;
         }
     }
     Ok(report)
 }
 
+/// A step's result, or nothing when a signal came before its apply command started.
+enum Ran {
+    Yes(StepResult),
+    NotStarted,
+}
+
+impl Ran {
+    fn failed(&self) -> bool {
+        matches!(self, Ran::Yes(result) if result.failed())
+    }
+
+    fn ran(self) -> Option<StepResult> {
+        match self {
+            Ran::Yes(result) => Some(result),
+            Ran::NotStarted => None,
+        }
+    }
+}
+
+/// One step: its result and, if a signal stopped the apply during it, the signal.
 fn apply_one(
     step: &Step,
     journal: &mut Journal,
-    state_dir: &Path,
-    run: &str,
+    context: Context<'_>,
     verifier: &mut Verifier<'_>,
-) -> Result<StepResult, JournalError> {
+) -> Result<(Ran, Option<i32>), JournalError> {
+    let Context { state_dir, run, lock_fd } = context;
     let hook = step.hook.clone().expect("hooked steps name their hook");
     let mut result = StepResult {
         rank: step.rank,
@@ -110,10 +154,17 @@ fn apply_one(
         hook: hook.clone(),
         entry,
     };
-    let run_phase = |journal: &mut Journal, phase: Phase| -> Result<Option<Outcome>, JournalError> {
-        let Some(invocation) = step.commands().and_then(|c| c.invocation(phase, false)) else {
-            return Ok(None);
+    let grace = step.commands().map_or(runner::DEFAULT_STOP_GRACE, |c| c.stop_grace);
+    let guard = Guard { inherit_fd: lock_fd, grace };
+    // Ok(None): the binding has no such command; Err(signal): a signal came first, nothing was started.
+    let run_phase = |journal: &mut Journal, phase: Phase| -> Result<Result<Option<Outcome>, i32>, JournalError> {
+        let Some(invocation) = step.commands().and_then(|c| c.invocation(phase, false, run)) else {
+            return Ok(Ok(None));
         };
+        if let Some(signal) = super::interrupt::pending() {
+            journal.append(&record(Entry::Interrupted { phase, signal }))?;
+            return Ok(Err(signal));
+        }
         let private = hook_state_dir(state_dir, &hook);
         if let Err(e) = create_private_dir(&private) {
             log::warn!("cannot create the hook state directory {}: {e}", private.display());
@@ -123,7 +174,7 @@ fn apply_one(
             argv: invocation.argv.clone(),
             params: step.params.clone(),
         }))?;
-        let outcome = runner::run(&invocation);
+        let outcome = runner::run_guarded(&invocation, &guard);
         journal.append(&record(Entry::Finished {
             phase,
             ending: outcome.ending.clone(),
@@ -131,29 +182,52 @@ fn apply_one(
             stdout: outcome.stdout.excerpt(EXCERPT_BYTES),
             stderr: outcome.stderr.excerpt(EXCERPT_BYTES),
         }))?;
-        Ok(Some(outcome))
+        Ok(Ok(Some(outcome)))
+    };
+    let interrupted_by = |ending: &Ending| match ending {
+        Ending::Interrupted { signal, .. } => Some(*signal),
+        _ => None,
     };
 
-    let applied = run_phase(journal, Phase::Apply)?.expect("every hook has an apply command");
+    let applied = match run_phase(journal, Phase::Apply)? {
+        Err(signal) => return Ok((Ran::NotStarted, Some(signal))),
+        Ok(applied) => applied.expect("every hook has an apply command"),
+    };
     result.apply = applied.ending;
     if !result.apply.succeeded() {
         result.detail = last_line(&applied.stderr.excerpt(EXCERPT_BYTES));
-        return Ok(result);
+        let signal = interrupted_by(&result.apply);
+        return Ok((Ran::Yes(result), signal));
     }
     let (verdict, detail) = match run_phase(journal, Phase::Verify)? {
-        Some(checked) if !checked.ending.succeeded() => (
-            Verdict::VerifyFailed,
-            format!("verify command: {}; {}", checked.ending, last_line(&checked.stderr.excerpt(EXCERPT_BYTES))),
-        ),
-        _ => verifier(step),
+        Err(signal) => return Ok((Ran::Yes(result), Some(signal))),
+        Ok(Some(checked)) if !checked.ending.succeeded() => {
+            if let Some(signal) = interrupted_by(&checked.ending) {
+                result.detail = format!("verify command: {}", checked.ending);
+                return Ok((Ran::Yes(result), Some(signal)));
+            }
+            (
+                Verdict::VerifyFailed,
+                format!("verify command: {}; {}", checked.ending, last_line(&checked.stderr.excerpt(EXCERPT_BYTES))),
+            )
+        }
+        Ok(_) => verifier(step),
     };
     journal.append(&record(Entry::Verified { verdict, detail: detail.clone() }))?;
     result.verdict = Some(verdict);
     result.detail = detail;
     if verdict.failed() {
-        result.rollback = run_phase(journal, Phase::Rollback)?.map(|o| o.ending);
+        match run_phase(journal, Phase::Rollback)? {
+            Err(signal) => return Ok((Ran::Yes(result), Some(signal))),
+            Ok(rolled) => {
+                result.rollback = rolled.map(|o| o.ending);
+                let signal = result.rollback.as_ref().and_then(interrupted_by);
+                return Ok((Ran::Yes(result), signal));
+            }
+        }
     }
-    Ok(result)
+    // A signal during the (slow) re-collection stops the steps after this one.
+    Ok((Ran::Yes(result), super::interrupt::pending()))
 }
 
 fn last_line(text: &str) -> String {

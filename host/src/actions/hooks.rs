@@ -41,12 +41,17 @@ pub const RESERVED_ENV: &[&str] = &[
     "PERFSAGE_ACTION",
     "PERFSAGE_TARGET",
     "PERFSAGE_STATE_DIR",
+    "PERFSAGE_RUN",
+    "PERFSAGE_TIMEOUT_MS",
 ];
 
 /// The prefix of plugin-supplied parameters in a hook's environment.
 pub const PARAM_PREFIX: &str = "PERFSAGE_PARAM_";
 
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
+/// The longest `stop_grace_ms`.
+const MAX_STOP_GRACE_MS: u64 = 600_000;
 
 /// One `[hooks.<name>]` table of a rule pack.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -78,10 +83,18 @@ pub struct HookBinding {
     /// they override `env`. Plans and journals show secrets masked.
     #[serde(default)]
     pub pass_env: Vec<String>,
+    /// When `apply` is interrupted (SIGINT/SIGTERM), the signal is forwarded to
+    /// the hook's process group, which gets this long to end before SIGKILL.
+    #[serde(default = "default_stop_grace_ms")]
+    pub stop_grace_ms: u64,
 }
 
 fn default_timeout_ms() -> u64 {
     30_000
+}
+
+fn default_stop_grace_ms() -> u64 {
+    super::runner::DEFAULT_STOP_GRACE.as_millis() as u64
 }
 
 /// Whether `name` is a safe environment-variable key: `[A-Za-z0-9_]`, 1..=64 long, not starting with a digit.
@@ -115,6 +128,9 @@ impl HookBinding {
         }
         if self.settle_ms > MAX_TIMEOUT_MS {
             return Err(format!("hooks.{name}.settle_ms must be 0..={MAX_TIMEOUT_MS}"));
+        }
+        if self.stop_grace_ms > MAX_STOP_GRACE_MS {
+            return Err(format!("hooks.{name}.stop_grace_ms must be 0..={MAX_STOP_GRACE_MS}"));
         }
         for key in &self.pass_env {
             if !is_safe_env_key(key) || key.starts_with(PARAM_PREFIX) || RESERVED_ENV.contains(&key.as_str()) {
@@ -235,6 +251,7 @@ mod tests {
             rollback: Some(vec!["hooks/undo.sh".into(), "--all".into()]),
             env: BTreeMap::new(),
             pass_env: Vec::new(),
+            stop_grace_ms: 5000,
         }
     }
 

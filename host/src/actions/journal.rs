@@ -4,12 +4,23 @@
 //! fsynced *before* the process is spawned, `finished` after it ended (status,
 //! output excerpts, duration); `verified` records the verdict on the finding.
 //! A crash (even SIGKILL) between the two leaves `started` as the last record:
-//! the trail says what was in flight. Reading tolerates a torn last line and
-//! reports unreadable lines instead of dropping them.
+//! the trail says what was in flight. A SIGINT/SIGTERM ends the hook in flight
+//! with a `finished` record whose status is `interrupted` (with the signal),
+//! or, between commands, an `interrupted` record naming the phase not started.
+//!
+//! A crash in the middle of a write can leave a torn last line. Opening the
+//! journal to append (always under the apply lock) ends such a line with a
+//! newline first, so the next record starts on a line of its own instead of
+//! being glued to the fragment and lost with it; the fragment stays as
+//! evidence. Reading skips unreadable lines and reports them (with their line
+//! numbers) instead of failing. When the journal file is created its directory
+//! is fsynced too, so the file's name survives a power loss along with the
+//! records fsynced into it.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -71,6 +82,9 @@ pub enum Entry {
     },
     /// The verdict on the finding after the hook.
     Verified { verdict: Verdict, detail: String },
+    /// perfsage was asked to stop (SIGINT/SIGTERM) before this phase's command
+    /// started: it was not run, and neither was anything after it.
+    Interrupted { phase: Phase, signal: i32 },
 }
 
 /// Whether the finding that proposed an action is gone after it.
@@ -118,16 +132,59 @@ pub enum JournalError {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    repaired: bool,
 }
 
 impl Journal {
-    /// Open (creating) the journal in `state_dir`.
+    /// Open (creating) the journal in `state_dir`, ending a torn last line
+    /// first. Call it only while holding the apply lock: it may write.
     pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
         let path = state_dir.join(FILE_NAME);
+        let open_error = |source| JournalError::Open { path: path.clone(), source };
         // 0600: hook output and parameters may say more than others should read.
-        let file = crate::private::open_file(&path, OpenOptions::new().create(true).append(true))
-            .map_err(|source| JournalError::Open { path: path.clone(), source })?;
-        Ok(Journal { file, path })
+        let created = crate::private::open_file(&path, OpenOptions::new().create_new(true).read(true).append(true));
+        let (file, created) = match created {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                (crate::private::open_file(&path, OpenOptions::new().read(true).append(true)).map_err(open_error)?, false)
+            }
+            Err(e) => return Err(open_error(e)),
+        };
+        if created {
+            // The new name is an entry in the directory: sync it, or a power loss
+            // could take the file (and every fsynced record in it) away.
+            File::open(state_dir).and_then(|dir| dir.sync_all()).map_err(open_error)?;
+        }
+        let mut journal = Journal { file, path, repaired: false };
+        if !created {
+            journal.repair().map_err(|source| JournalError::Write { path: journal.path.clone(), source })?;
+        }
+        Ok(journal)
+    }
+
+    /// End a torn last line (a crash mid-write) with a newline, so the next record stands alone.
+    fn repair(&mut self) -> std::io::Result<()> {
+        let len = self.file.metadata()?.len();
+        if len == 0 {
+            return Ok(());
+        }
+        let mut last = [0u8];
+        self.file.read_exact_at(&mut last, len - 1)?;
+        if last[0] != b'\n' {
+            log::warn!(
+                "the journal {} ended in a torn line (a crash mid-write); it is ended, kept as evidence, and skipped when read",
+                self.path.display()
+            );
+            self.file.write_all(b"\n")?;
+            self.file.sync_data()?;
+            self.repaired = true;
+        }
+        Ok(())
+    }
+
+    /// Whether opening ended a torn last line.
+    pub fn repaired(&self) -> bool {
+        self.repaired
     }
 
     pub fn path(&self) -> &Path {
@@ -216,6 +273,25 @@ mod tests {
         let text = std::fs::read_to_string(journal.path()).unwrap();
         assert!(text.lines().next().unwrap().contains("\"event\":\"started\""));
         assert!(text.lines().nth(1).unwrap().contains("\"status\":\"timed-out\""));
+    }
+
+    #[test]
+    fn opening_ends_a_torn_last_line_so_the_next_record_stands_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = record(Entry::Verified { verdict: Verdict::Cleared, detail: "one".into() });
+        Journal::open(dir.path()).unwrap().append(&first).unwrap();
+        let mut file = OpenOptions::new().append(true).open(dir.path().join(FILE_NAME)).unwrap();
+        file.write_all(b"{\"at\": \"2026").unwrap();
+
+        let mut journal = Journal::open(dir.path()).unwrap();
+        assert!(journal.repaired());
+        let second = record(Entry::Interrupted { phase: Phase::Rollback, signal: 15 });
+        journal.append(&second).unwrap();
+        let (records, bad) = read(dir.path()).unwrap();
+        assert_eq!(records, [first, second], "the new record is whole, not glued to the fragment");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
+        assert!(!Journal::open(dir.path()).unwrap().repaired(), "a whole journal is left alone");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - [`runner`]: runs one hook command: no shell, cleared environment, own
 //!   process group, timeout. With the sources, the only door to the outside;
 //! - [`journal`]: the append-only record of every hook run;
-//! - [`lock`]: one apply at a time;
+//! - [`lock`]: one apply at a time, held as long as any hook process lives;
+//! - [`interrupt`]: SIGINT/SIGTERM during `apply`, recorded and forwarded to the hook;
 //! - [`apply`]: the apply loop: journal, run, verify, roll back.
 //!
 //! A plugin never reaches a command: it names a hook and gives parameters;
@@ -21,6 +22,7 @@
 
 pub mod apply;
 pub mod hooks;
+pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod plan;

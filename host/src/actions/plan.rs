@@ -69,11 +69,15 @@ pub struct HookCommands {
     pub settle: std::time::Duration,
     pub verify: Option<Vec<String>>,
     pub rollback: Option<Vec<String>>,
+    /// After a forwarded SIGINT/SIGTERM, how long the hook's group gets before SIGKILL.
+    #[serde(rename = "stop_grace_ms", serialize_with = "super::runner::serialize_millis")]
+    pub stop_grace: std::time::Duration,
 }
 
 impl HookCommands {
-    /// The invocation of `phase` (None when the binding has no such command).
-    pub fn invocation(&self, phase: Phase, dry_run: bool) -> Option<Invocation> {
+    /// The invocation of `phase` (None when the binding has no such command),
+    /// in journal run `run` (`PERFSAGE_RUN`; empty for a plan's dry runs).
+    pub fn invocation(&self, phase: Phase, dry_run: bool, run: &str) -> Option<Invocation> {
         let argv = match phase {
             Phase::Apply => self.apply.argv.clone(),
             Phase::Verify => self.verify.clone()?,
@@ -82,6 +86,7 @@ impl HookCommands {
         let mut env = self.apply.env.clone();
         env.insert("PERFSAGE_PHASE".into(), phase.as_str().into());
         env.insert("PERFSAGE_DRY_RUN".into(), if dry_run { "1" } else { "0" }.into());
+        env.insert("PERFSAGE_RUN".into(), run.into());
         Some(Invocation { argv, env, timeout: self.apply.timeout })
     }
 }
@@ -121,6 +126,7 @@ pub fn plan(findings: &[RankedFinding], hooks: &HookSet, state_dir: &Path) -> Ve
                                 settle: std::time::Duration::from_millis(binding.settle_ms),
                                 verify: binding.verify.clone(),
                                 rollback: binding.rollback.clone(),
+                                stop_grace: std::time::Duration::from_millis(binding.stop_grace_ms),
                             }),
                             Err(reason) => How::Manual { reason },
                         }
@@ -180,6 +186,13 @@ fn environment(
     env.insert("PERFSAGE_ACTION".into(), action.into());
     env.insert("PERFSAGE_TARGET".into(), target.into());
     env.insert("PERFSAGE_STATE_DIR".into(), hook_state_dir(state_dir, hook).to_string_lossy().into_owned());
+    // The journal's run id: what a hook keys its backups by, so a rollback
+    // restores the state from before this run's change and nothing older.
+    // Filled in by `apply`; empty in a plan (and its dry runs).
+    env.insert("PERFSAGE_RUN".into(), String::new());
+    // The hook's wall-clock budget, so it can give its own work (a database
+    // statement) a shorter one and fail cleanly before it is killed.
+    env.insert("PERFSAGE_TIMEOUT_MS".into(), binding.timeout_ms.to_string());
     for param in params {
         if !is_safe_env_key(&param.key) {
             return Err(format!(
@@ -237,6 +250,7 @@ mod tests {
             rollback: Some(vec!["/opt/hooks/undo.sh".into()]),
             env: BTreeMap::from([("PERFSAGE_ALLOWED_ROOTS".into(), "/srv".into())]),
             pass_env: Vec::new(),
+            stop_grace_ms: 5000,
         };
         HookSet { bindings: BTreeMap::from([("fix".to_string(), binding)]) }
     }
@@ -257,11 +271,14 @@ mod tests {
         assert_eq!(env["PERFSAGE_ALLOWED_ROOTS"], "/srv");
         assert_eq!(env["PERFSAGE_STATE_DIR"], "/state/hooks/fix");
         assert_eq!(env["PATH"], HOOK_PATH);
-        let rollback = commands.invocation(Phase::Rollback, false).unwrap();
+        assert_eq!(env["PERFSAGE_TIMEOUT_MS"], "1500");
+        assert_eq!(env["PERFSAGE_RUN"], "", "a plan belongs to no run");
+        let rollback = commands.invocation(Phase::Rollback, false, "2026-01-01T00:00:00Z-7").unwrap();
         assert_eq!(rollback.argv, ["/opt/hooks/undo.sh"]);
         assert_eq!(rollback.env["PERFSAGE_PHASE"], "rollback");
-        assert_eq!(commands.invocation(Phase::Apply, true).unwrap().env["PERFSAGE_DRY_RUN"], "1");
-        assert!(commands.invocation(Phase::Verify, false).is_none());
+        assert_eq!(rollback.env["PERFSAGE_RUN"], "2026-01-01T00:00:00Z-7");
+        assert_eq!(commands.invocation(Phase::Apply, true, "").unwrap().env["PERFSAGE_DRY_RUN"], "1");
+        assert!(commands.invocation(Phase::Verify, false, "r").is_none());
     }
 
     #[test]

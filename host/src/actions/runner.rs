@@ -8,9 +8,23 @@
 //! group is killed too, so no stray child holds its output open. Output is
 //! captured up to [`OUTPUT_CAP`] bytes per stream (the rest is drained and
 //! counted), so a chatty hook can neither block nor exhaust memory.
+//!
+//! Under `apply` ([`run_guarded`]) two more promises hold:
+//! - **A hook never outlives its guard.** When perfsage is asked to stop
+//!   (SIGINT/SIGTERM, see [`super::interrupt`]) the signal is forwarded to the
+//!   hook's group, the group gets [`Guard::grace`] to end (a second signal cuts
+//!   it short), then the group is SIGKILLed; the run ends as
+//!   [`Ending::Interrupted`].
+//! - **The apply lock lives as long as the hook.** The lock's file descriptor
+//!   is left open across `exec` in the hook (only in the hook: perfsage keeps
+//!   it close-on-exec everywhere else). flock(2) belongs to the open file, and
+//!   the kernel drops it only when the last descriptor on it closes, so if
+//!   perfsage itself is SIGKILLed, the orphaned hook and whatever it started
+//!   still hold the lock: no second `apply` can run a hook beside them.
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -23,6 +37,27 @@ pub const OUTPUT_CAP: usize = 64 * 1024;
 
 /// How long after its exit (or kill) a hook's output pipes may stay open.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How often a wait looks for a pending signal.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The default time a hook's group gets to end after a forwarded signal.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What guards a hook run under `apply`.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard {
+    /// A descriptor the hook inherits (the apply lock), so the lock lives as long as the hook's processes.
+    pub inherit_fd: Option<RawFd>,
+    /// After a forwarded SIGINT/SIGTERM, how long the group gets before SIGKILL.
+    pub grace: Duration,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard { inherit_fd: None, grace: DEFAULT_STOP_GRACE }
+    }
+}
 
 /// One run of a program.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,6 +109,13 @@ pub enum Ending {
     SpawnFailed {
         error: String,
     },
+    /// perfsage was asked to stop (SIGINT/SIGTERM) while the hook ran: the signal
+    /// was forwarded to its process group, which was SIGKILLed if it outlived the grace.
+    Interrupted {
+        signal: i32,
+        /// Whether the group was still alive at the end of the grace and had to be SIGKILLed.
+        killed_after_grace: bool,
+    },
 }
 
 impl Ending {
@@ -89,6 +131,10 @@ impl std::fmt::Display for Ending {
             Ending::Signaled { signal } => write!(f, "killed by signal {signal}"),
             Ending::TimedOut { timeout_ms } => write!(f, "timed out after {timeout_ms} ms; process group killed"),
             Ending::SpawnFailed { error } => write!(f, "could not start: {error}"),
+            Ending::Interrupted { signal, killed_after_grace } => {
+                write!(f, "interrupted by signal {signal}; forwarded to its process group")?;
+                if *killed_after_grace { write!(f, ", which was killed after the grace period") } else { Ok(()) }
+            }
         }
     }
 }
@@ -125,8 +171,20 @@ impl Captured {
     }
 }
 
-/// Run `invocation` to its end or its timeout.
+/// Run `invocation` to its end or its timeout (outside `apply`: nothing inherited, signals not watched).
 pub fn run(invocation: &Invocation) -> Outcome {
+    run_guarded(invocation, &Guard::default())
+}
+
+/// How the wait for a hook ended.
+enum Stop {
+    Exited,
+    TimedOut,
+    Interrupted(i32),
+}
+
+/// Run `invocation` to its end, its timeout or an interruption, under `guard`.
+pub fn run_guarded(invocation: &Invocation, guard: &Guard) -> Outcome {
     let started = Instant::now();
     let spawn_failed = |error: String| Outcome {
         ending: Ending::SpawnFailed { error },
@@ -137,7 +195,20 @@ pub fn run(invocation: &Invocation) -> Outcome {
     let Some((program, args)) = invocation.argv.split_first() else {
         return spawn_failed("empty command".into());
     };
-    let mut child = match Command::new(program)
+    let mut command = Command::new(program);
+    if let Some(fd) = guard.inherit_fd {
+        // SAFETY: runs in the forked child before exec; fcntl(2) is async-signal-safe
+        // and only clears the close-on-exec flag of the child's copy of `fd`.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = match command
         .args(args)
         .env_clear()
         .envs(&invocation.env)
@@ -172,12 +243,33 @@ pub fn run(invocation: &Invocation) -> Outcome {
         wait_for_exit(group);
         let _ = exited.send(());
     });
-    let timed_out = exit_seen.recv_timeout(invocation.timeout).is_err();
-    // The group still exists (at least the unreaped leader is in it), so its id
-    // cannot have been reused: kill stragglers, or everyone at a timeout.
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+    let deadline = started + invocation.timeout;
+    let stop = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match exit_seen.recv_timeout(left.min(POLL)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break Stop::Exited,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(signal) = super::interrupt::pending() {
+                    break Stop::Interrupted(signal);
+                }
+                if left.is_zero() {
+                    break Stop::TimedOut;
+                }
+            }
+        }
+    };
+    // Until the leader is reaped (below) the group exists, so its id cannot
+    // have been reused: signalling -group reaches only the hook's processes.
+    let mut killed_after_grace = false;
+    if let Stop::Interrupted(signal) = stop {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+        unsafe { libc::kill(-group, signal) };
+        killed_after_grace = !wait_for_group(group, guard.grace);
+    }
+    // Kill stragglers, or everyone at a timeout or past the grace.
+    // SAFETY: as above.
     unsafe { libc::kill(-group, libc::SIGKILL) };
-    if timed_out {
+    if !matches!(stop, Stop::Exited) {
         let _ = exit_seen.recv();
     }
     let status = child.wait();
@@ -194,16 +286,52 @@ pub fn run(invocation: &Invocation) -> Outcome {
         }
     }
     let [stdout, stderr] = streams;
-    let ending = match status {
-        _ if timed_out => Ending::TimedOut { timeout_ms: invocation.timeout.as_millis() as u64 },
-        Ok(status) => match (status.code(), status.signal()) {
+    let ending = match (stop, status) {
+        (Stop::TimedOut, _) => Ending::TimedOut { timeout_ms: invocation.timeout.as_millis() as u64 },
+        (Stop::Interrupted(signal), _) => Ending::Interrupted { signal, killed_after_grace },
+        (Stop::Exited, Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Ending::Exited { code },
             (None, Some(signal)) => Ending::Signaled { signal },
             (None, None) => Ending::SpawnFailed { error: format!("unknown wait status {status:?}") },
         },
-        Err(e) => Ending::SpawnFailed { error: format!("cannot wait for {program}: {e}") },
+        (Stop::Exited, Err(e)) => Ending::SpawnFailed { error: format!("cannot wait for {program}: {e}") },
     };
     Outcome { ending, stdout, stderr, duration }
+}
+
+/// Wait until no live (non-zombie) process is left in process group `group`,
+/// for at most `grace` or until another signal arrives; whether it emptied.
+fn wait_for_group(group: libc::pid_t, grace: Duration) -> bool {
+    let signals = super::interrupt::count();
+    let until = Instant::now() + grace;
+    loop {
+        if !group_has_live_members(group) {
+            return true;
+        }
+        if Instant::now() >= until || super::interrupt::count() != signals {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Whether any process of group `group` is alive (zombies do not count: they hold nothing).
+fn group_has_live_members(group: libc::pid_t) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        // No /proc to look in: assume the worst, so the group is SIGKILLed at the grace.
+        return true;
+    };
+    entries.flatten().filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))).any(
+        |entry| {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { return false };
+            // After "pid (comm) ": state, ppid, pgrp, ... (comm may hold spaces and parentheses).
+            let Some((_, rest)) = stat.rsplit_once(") ") else { return false };
+            let mut fields = rest.split(' ');
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|f| f.parse::<libc::pid_t>().ok());
+            pgrp == Some(group) && state != Some("Z") && state != Some("X")
+        },
+    )
 }
 
 /// Block until process `pid` (our child) has exited, without reaping it.
@@ -280,6 +408,20 @@ mod tests {
         assert_eq!(outcome.stdout.bytes.len(), OUTPUT_CAP);
         assert_eq!(outcome.stdout.total, 200_000);
         assert!(outcome.stdout.excerpt(10).ends_with("[… 199990 more bytes]"));
+    }
+
+    #[test]
+    fn only_a_guarded_hook_inherits_the_lock_descriptor() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("apply.lock")).unwrap();
+        let fd = file.as_raw_fd();
+        let probe = sh(&format!("readlink /proc/$$/fd/{fd} || echo closed"), 5000);
+        let guarded = run_guarded(&probe, &Guard { inherit_fd: Some(fd), grace: DEFAULT_STOP_GRACE });
+        let shown = String::from_utf8(guarded.stdout.bytes).unwrap();
+        assert!(shown.trim_end().ends_with("apply.lock"), "{shown}");
+        let plain = String::from_utf8(run(&probe).stdout.bytes).unwrap();
+        assert_eq!(plain, "closed\n", "close-on-exec everywhere else");
     }
 
     #[test]

@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use super::commands::{Plugins, collect, write_stdout};
 use super::{ActionFormat, ActionInputArgs, ApplyArgs, Exit, Failure, JournalArgs, PlanArgs, StateArgs};
-use crate::actions::apply::ApplyReport;
+use crate::actions::apply::{self as applying, ApplyReport};
 use crate::actions::hooks::{HookSet, materialize_builtin};
+use crate::actions::interrupt;
 use crate::actions::journal::{self, Entry, Journal, Phase, Record, Verdict};
 use crate::actions::lock::ApplyLock;
 use crate::actions::plan::{How, Step};
@@ -117,7 +118,7 @@ pub fn plan(args: PlanArgs) -> Result<Exit, Failure> {
             let dry_run = step
                 .commands()
                 .filter(|c| c.dry_run)
-                .and_then(|c| c.invocation(Phase::Apply, true))
+                .and_then(|c| c.invocation(Phase::Apply, true, ""))
                 .map(|invocation| DryRun::from(runner::run(&invocation)));
             PlannedStep { step, dry_run_output: dry_run }
         })
@@ -239,13 +240,19 @@ pub fn apply(args: ApplyArgs) -> Result<Exit, Failure> {
     if !args.yes && !ask_consent(&runnable)? {
         return Err(Failure::usage(anyhow!("not applied: no consent (nothing was run)")));
     }
-    let _lock = ApplyLock::acquire(&session.state_dir).map_err(Failure::usage)?;
+    // From here on a SIGINT/SIGTERM is forwarded to the running hook and stops
+    // the apply (journaled), instead of killing perfsage with the hook orphaned.
+    interrupt::install().context("cannot catch SIGINT/SIGTERM").map_err(Failure::degraded)?;
+    let lock = ApplyLock::acquire(&session.state_dir).map_err(Failure::usage)?;
     let mut journal = Journal::open(&session.state_dir).map_err(Failure::degraded)?;
+    if journal.repaired() {
+        eprintln!("perfsage: the journal's last line was torn (a crash mid-write): ended it; new records follow it");
+    }
     let run = format!("{}-{}", humantime::format_rfc3339_seconds(SystemTime::now()), std::process::id());
     let mut verifier = |step: &Step| verify(&session, &args.input, step);
-    let report =
-        crate::actions::apply::apply(&runnable, &mut journal, &session.state_dir, &run, args.keep_going, &mut verifier)
-            .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("stopped: the journal cannot be written")))?;
+    let context = applying::Context { state_dir: &session.state_dir, run: &run, lock_fd: Some(lock.fd()) };
+    let report = crate::actions::apply::apply(&runnable, &mut journal, context, args.keep_going, &mut verifier)
+        .map_err(|e| Failure::degraded(anyhow::Error::new(e).context("stopped: the journal cannot be written")))?;
 
     let text = match args.format {
         ActionFormat::Json => {
@@ -257,6 +264,9 @@ pub fn apply(args: ApplyArgs) -> Result<Exit, Failure> {
         ActionFormat::Text => render_apply(&report, journal.path()),
     };
     write_stdout(&text)?;
+    if let Some(signal) = report.interrupted {
+        eprintln!("perfsage: interrupted by signal {signal}: stopped; the journal says what ran (run {run})");
+    }
     Ok(if report.any_failed() || session.result.any_failed() { Exit::Degraded } else { Exit::Clean })
 }
 
@@ -319,7 +329,10 @@ fn render_apply(report: &ApplyReport, journal: &std::path::Path) -> String {
         }
     }
     for rank in &report.not_run {
-        out.push_str(&format!("{rank}. not run: an earlier action failed (--keep-going runs the rest)\n"));
+        match report.interrupted {
+            Some(signal) => out.push_str(&format!("{rank}. not run: interrupted by signal {signal}\n")),
+            None => out.push_str(&format!("{rank}. not run: an earlier action failed (--keep-going runs the rest)\n")),
+        }
     }
     out.push_str(&format!("Journal: {} (run {})\n", journal.display(), report.run));
     out
@@ -328,8 +341,10 @@ fn render_apply(report: &ApplyReport, journal: &std::path::Path) -> String {
 pub fn journal(args: JournalArgs) -> Result<Exit, Failure> {
     let state_dir = state_dir(&args.state)?;
     let (records, bad) = journal::read(&state_dir).map_err(Failure::usage)?;
+    // An unreadable line (a crash mid-write leaves one) is reported and skipped, never fatal:
+    // the journal is most needed right after a crash.
     for line in &bad {
-        eprintln!("perfsage: journal line {} is unreadable (a torn write?): {}", line.line, line.error);
+        eprintln!("perfsage: journal line {} is unreadable, skipped (a torn write?): {}", line.line, line.error);
     }
     let text = match args.format {
         ActionFormat::Json => {
@@ -340,7 +355,7 @@ pub fn journal(args: JournalArgs) -> Result<Exit, Failure> {
         ActionFormat::Text => render_journal(&records, &state_dir),
     };
     write_stdout(&text)?;
-    Ok(if bad.is_empty() { Exit::Clean } else { Exit::Degraded })
+    Ok(Exit::Clean)
 }
 
 fn render_journal(records: &[Record], state_dir: &std::path::Path) -> String {
@@ -357,6 +372,9 @@ fn render_journal(records: &[Record], state_dir: &std::path::Path) -> String {
                 (format!("{} finished", phase.as_str()), format!("{ending} in {duration_ms} ms{last}"))
             }
             Entry::Verified { verdict, detail } => ("verified".to_string(), format!("{}: {detail}", verdict.as_str())),
+            Entry::Interrupted { phase, signal } => {
+                (format!("{} not started", phase.as_str()), format!("interrupted by signal {signal}"))
+            }
         };
         builder.push_record([
             r.at.clone(),

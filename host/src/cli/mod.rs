@@ -51,8 +51,9 @@ Prometheus:
   perfsage fleet --prometheus http://prometheus:9090 --selector 'job=\"node\"' --window 15m
                                             every instance Prometheus knows, bottlenecks ranked
 
-apply exits 2 when it has no consent (no --yes, not on a terminal) and 3 when a hook
-or its verification failed.
+apply exits 2 when it has no consent (no --yes, not on a terminal) or another apply holds
+the lock, and 3 when a hook or its verification failed or SIGINT/SIGTERM interrupted it
+(the signal is forwarded to the running hook's process group first).
 
 Audits:
   perfsage audit --fail-on high --fail-on-new --html report.html
