@@ -20,6 +20,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::params::{Declared, parse_declarations};
+
 /// The scripts of `rules/hooks/`, embedded with the default pack.
 pub const BUILTIN_HOOK_SCRIPTS: &[(&str, &str)] = &[
     ("hooks/sysctl-set.sh", include_str!("../../../rules/hooks/sysctl-set.sh")),
@@ -78,6 +80,11 @@ pub struct HookBinding {
     /// they override `env`. Plans and journals show secrets masked.
     #[serde(default)]
     pub pass_env: Vec<String>,
+    /// The parameters the hook accepts, by key, with their types (see
+    /// [`super::params`]); checked by perfsage before the hook runs. Without
+    /// it, an action that carries any parameter is a manual step.
+    #[serde(default)]
+    pub params: Option<toml::Table>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -135,7 +142,14 @@ impl HookBinding {
                 return Err(format!("hooks.{name}.env.{key} contains a NUL byte"));
             }
         }
+        self.declared(name)?;
         Ok(())
+    }
+
+    /// The declared parameters (`None` when the binding declares none); the
+    /// error names `hooks.<name>.params.<key>`.
+    pub fn declared(&self, name: &str) -> Result<Option<Declared>, String> {
+        self.params.as_ref().map(|table| parse_declarations(name, table)).transpose()
     }
 
     pub fn timeout(&self) -> Duration {
@@ -228,6 +242,7 @@ mod tests {
             rollback: Some(vec!["hooks/undo.sh".into(), "--all".into()]),
             env: BTreeMap::new(),
             pass_env: Vec::new(),
+            params: None,
         }
     }
 
@@ -258,6 +273,8 @@ mod tests {
         assert!(empty.validate("h").unwrap_err().contains("hooks.h.command must name a program"));
         let slow = HookBinding { timeout_ms: 0, ..binding(&["x"]) };
         assert!(slow.validate("h").unwrap_err().contains("timeout_ms"));
+        let typo = HookBinding { params: Some(toml::from_str("pid = \"int\"").unwrap()), ..binding(&["x"]) };
+        assert!(typo.validate("renice").unwrap_err().contains("hooks.renice.params.pid: unknown type `int`"));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!
 //! - [`hooks`]: what a hook name means (the rule pack's `[hooks.*]`), and the
 //!   embedded scripts of the default pack;
+//! - [`params`]: the typed parameters a binding declares, checked before any
+//!   hook runs;
 //! - [`plan`]: each ranked action as an exact argv and environment, or a manual
 //!   step with the reason (pure);
 //! - [`runner`]: runs one hook command: no shell, cleared environment, own
@@ -23,6 +25,7 @@ pub mod apply;
 pub mod hooks;
 pub mod journal;
 pub mod lock;
+pub mod params;
 pub mod plan;
 pub mod runner;
 
