@@ -7,6 +7,11 @@
 # The saved value is keyed by pid and start time, so a reused pid is never
 # "restored" to another process's niceness.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'renice-process: %s\n' "$*" >&2; exit 2; }
 

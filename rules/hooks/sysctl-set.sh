@@ -8,6 +8,11 @@
 # print the change, make none), PERFSAGE_STATE_DIR (where the old value is kept).
 # From the rule pack: PERFSAGE_SYSCTL_ROOT (default /proc/sys).
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'sysctl-set: %s\n' "$*" >&2; exit 2; }
 
@@ -19,12 +24,15 @@ state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
 
 # A dotted name of letters, digits, `_` and `-`: no slash, no `..`, nothing to escape.
 case $key in
-'' | .* | *. | *..* | *[!A-Za-z0-9._-]*) fail "refusing key '$key': expected a dotted name like vm.swappiness" ;;
+'' | [!A-Za-z0-9]* | *. | *..* | *[!A-Za-z0-9._-]*) fail "refusing key: expected a dotted name like vm.swappiness" ;;
 esac
-# Numbers, words and the space-separated lists some parameters take (tcp_rmem).
+[ "${#key}" -le 128 ] || fail "refusing key: longer than 128 bytes"
+# Numbers, words and the space-separated lists some parameters take (tcp_rmem),
+# starting with a letter or digit (nothing that reads as an option).
 case $value in
-'' | *[!A-Za-z0-9\ ._:,-]*) fail "refusing value '$value' for $key: only letters, digits, spaces and . _ : , -" ;;
+'' | [!A-Za-z0-9]* | *[!A-Za-z0-9\ ._:,-]*) fail "refusing value for $key: only letters, digits, spaces and . _ : , -, starting with a letter or digit" ;;
 esac
+[ "${#value}" -le 256 ] || fail "refusing value for $key: longer than 256 bytes"
 
 path=$root/$(printf '%s' "$key" | tr . /)
 [ -f "$path" ] || fail "no such kernel parameter: $key ($path)"

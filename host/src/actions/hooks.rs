@@ -292,6 +292,37 @@ mod tests {
     }
 
     #[test]
+    fn every_default_binding_declares_its_parameters_and_allowlists_hold() {
+        let pack = crate::rulepack::RulePack::load(None).unwrap();
+        for (name, binding) in &pack.hooks {
+            assert!(binding.declared(name).unwrap().is_some(), "{name} declares its parameters");
+        }
+        let check = |hook: &str, pairs: &[(&str, &str)]| {
+            let declared = pack.hooks[hook].declared(hook).unwrap();
+            let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            super::super::params::check_params(declared.as_ref(), &pairs)
+        };
+        // What the built-in plugins propose passes ...
+        assert!(check("sysctl-set", &[("key", "vm.swappiness"), ("value", "10")]).is_ok());
+        assert!(check("sysctl-set", &[("key", "net.core.netdev_max_backlog"), ("value", "16384")]).is_ok());
+        assert!(check("sysctl-set", &[("key", "net.ipv4.tcp_congestion_control"), ("value", "bbr")]).is_ok());
+        assert!(check("renice-process", &[("pid", "4242"), ("nice", "10")]).is_ok());
+        assert!(check("clean-old-files", &[("dir", "/"), ("older_than_days", "14")]).is_ok());
+        assert!(check("set-workers", &[("service", "web"), ("workers", "12")]).is_ok());
+        assert!(check("nginx-upstream-keepalive", &[("route", "GET /api/contacts/:id")]).is_ok());
+        let index =
+            [("database", "crm"), ("table", "public.contacts"), ("columns", "account_id,email"), ("index", "i")];
+        assert!(check("pg-create-index", &index).is_ok() && check("mysql-create-index", &index).is_ok());
+        // ... and what no built-in rule proposes does not.
+        assert!(check("sysctl-set", &[("key", "kernel.core_pattern"), ("value", "10")]).is_err());
+        assert!(check("renice-process", &[("pid", "1"), ("nice", "-20")]).is_err());
+        assert!(check("clean-old-files", &[("dir", "/etc"), ("older_than_days", "14")]).is_err());
+        let archive =
+            check("set-config-key", &[("file", "/etc/postgresql.conf"), ("key", "archive_command"), ("value", "x")]);
+        assert!(archive.unwrap_err().contains("allows no key"));
+    }
+
+    #[test]
     fn env_keys_are_a_safe_charset() {
         for good in ["DIR", "older_than_days", "A1_B"] {
             assert!(is_safe_env_key(good), "{good}");
