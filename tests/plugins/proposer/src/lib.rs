@@ -32,30 +32,43 @@ impl Rule for Proposer {
         for (index, record) in spec.split('\u{1d}').filter(|r| !r.is_empty()).enumerate() {
             let mut fields = record.split('\u{1e}');
             let hook = fields.next().unwrap_or_default();
-            let mut action = Action::new(&format!("proposer.step-{index}"), title(format!("Step {index}")), Category::Software)
-                .impact(1.0 - index as f64 * 0.05)
-                .confidence(1.0)
-                .hook(hook);
+            let mut action =
+                Action::new(&format!("proposer.step-{index}"), title(format!("Step {index}")), Category::Software)
+                    .impact(1.0 - index as f64 * 0.05)
+                    .confidence(1.0)
+                    .hook(hook);
             for field in fields {
                 let (key, value) = field.split_once('\u{1f}').ok_or(format!("field without U+001F: {field:?}"))?;
                 action = action.param(key, value);
             }
             findings.push(
-                Finding::new("proposer/step", title(format!("step {index}")), Category::Software, Severity::High, title(format!("step {index}")))
-                    .action(action),
+                Finding::new(
+                    "proposer/step",
+                    title(format!("step {index}")),
+                    Category::Software,
+                    Severity::High,
+                    title(format!("step {index}")),
+                )
+                .action(action),
             );
         }
         let name = config.text("process_name");
         if !name.is_empty() {
             for process in snapshot.processes.iter().flatten().filter(|p| p.name == name) {
                 findings.push(
-                    Finding::new("proposer/process", format!("{name} runs"), Category::Software, Severity::High, format!("process {name}"))
-                        .evidence("pid", f64::from(process.pid), 0.0, "")
-                        .action(
-                            Action::new("proposer.stop-process", format!("Stop {name}"), Category::Software)
-                                .hook(config.text("process_hook"))
-                                .param("pid", process.pid),
-                        ),
+                    Finding::new(
+                        "proposer/process",
+                        format!("{name} runs"),
+                        Category::Software,
+                        Severity::High,
+                        format!("process {name}"),
+                    )
+                    .evidence("pid", f64::from(process.pid), 0.0, "")
+                    .action(
+                        Action::new("proposer.stop-process", format!("Stop {name}"), Category::Software)
+                            .hook(config.text("process_hook"))
+                            .param("pid", process.pid),
+                    ),
                 );
             }
         }
