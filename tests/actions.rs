@@ -930,7 +930,7 @@ fn a_torn_journal_line_is_reported_and_the_rest_still_shown() {
 
 #[test]
 fn bad_hook_bindings_are_rule_pack_errors() {
-    let cases: [(&str, toml::Table, &str); 4] = [
+    let cases: [(&str, toml::Table, &str); 6] = [
         ("x", table(&[("command", toml::Value::Array(vec![]))]), "hooks.x.command must name a program"),
         ("x", table(&[("command", toml::Value::Array(vec!["a".into()])), ("timeout_ms", 0.into())]), "timeout_ms"),
         (
@@ -945,6 +945,19 @@ fn bad_hook_bindings_are_rule_pack_errors() {
             "x",
             table(&[("command", toml::Value::Array(vec!["a".into()])), ("shell", true.into())]),
             "unknown field `shell`",
+        ),
+        (
+            "renice",
+            table(&[("command", toml::Value::Array(vec!["a".into()])), ("params", params("pid = \"int\""))]),
+            "hooks.renice.params.pid: unknown type `int`",
+        ),
+        (
+            "sysctl",
+            table(&[
+                ("command", toml::Value::Array(vec!["a".into()])),
+                ("params", params("key = { type = \"key\", allow = [\"vm.swappiness\", \"a;b\"] }")),
+            ]),
+            "hooks.sysctl.params.key: `allow` entry \"a;b\" is not a key",
         ),
     ];
     for (name, binding, message) in cases {

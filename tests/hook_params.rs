@@ -364,3 +364,20 @@ fn every_payload_given_straight_to_each_script_is_refused_and_changes_nothing() 
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
 }
+
+#[test]
+fn plugin_list_hooks_documents_what_each_default_binding_accepts() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = output(perfsage(cache.path()).args(["plugin", "list", "--hooks"]));
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for line in [
+        "  sysctl-set:\n    key: key, one of: vm.swappiness, net.core.netdev_max_backlog, net.ipv4.tcp_congestion_control\n    value: enum: 10, 16384, bbr\n",
+        "    key: key, none allowed\n",
+        "    nice: integer 0..=19\n",
+        "    dir: path under or above /tmp, /var/tmp\n",
+        "    columns: identifier-list\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+}
