@@ -206,6 +206,13 @@ fn plugin_text_that_would_rewrite_the_terminal_is_shown_escaped() {
     let plan = output(&mut offline(dir.path(), "plan"));
     clean("plan", &stdout(&plan));
     assert!(stdout(&plan).contains("params: route=GET /api/contacts/:id"), "plan shows every parameter");
+    // The consent prompt, on a terminal (util-linux `script`), answered no.
+    let refused = on_a_terminal(offline(dir.path(), "apply").args(["--top", "1"]), "n\n");
+    assert_eq!(refused.status.code(), Some(2));
+    let screen = String::from_utf8_lossy(&refused.stdout).into_owned();
+    assert!(screen.contains("Apply these 1 actions? [y/N]"), "{screen}");
+    clean("the consent prompt", &screen);
+    assert!(screen.contains("params: route=GET /api/contacts/:id"), "the prompt shows every parameter: {screen}");
     // The hook refuses (no nginx file configured): enough to journal the run.
     let applied = output(offline(dir.path(), "apply").args(["--top", "1", "--yes"]));
     assert_eq!(applied.status.code(), Some(3));
@@ -215,6 +222,23 @@ fn plugin_text_that_would_rewrite_the_terminal_is_shown_escaped() {
     let table = stdout(&journal);
     clean("the journal table", &table);
     assert!(table.contains("route=GET /api/contacts/:id"), "the journal shows the parameters: {table}");
+}
+
+/// Run `command` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_a_terminal(command: &mut Command, answer: &str) -> Output {
+    use std::io::Write;
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(command.get_program()).chain(command.get_args()).map(quote).collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            script.env(key, value);
+        }
+    }
+    let mut child = script.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// A built-in script run directly (bypassing perfsage): phase apply, for real.
