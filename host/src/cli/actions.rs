@@ -61,7 +61,11 @@ impl Session {
         let result = plugins.check(&snapshot);
         for failed in result.plugins.iter().filter(|p| p.status == PluginStatus::Failed) {
             let reason = failed.error.as_deref().unwrap_or("no reason given");
-            log::warn!("plugin {} failed, its actions are missing from the plan: {reason}", failed.name);
+            log::warn!(
+                "plugin {} failed, its actions are missing from the plan: {}",
+                terminal_safe(&failed.name),
+                terminal_safe(reason)
+            );
         }
         let steps = planner::plan(&result.findings, &hooks, &state_dir);
         Ok(Session { pack, plugins, state_dir, live: input.snapshot.is_none(), result, steps })

@@ -174,7 +174,13 @@ impl Plugins {
         let (loaded, load_failures) = runtime.load_all(sources);
         failed.extend(load_failures);
         for p in &loaded {
-            log::info!("loaded plugin {} {} ({}, cache {:?})", p.info.name, p.info.version, p.origin, p.cache);
+            log::info!(
+                "loaded plugin {} {} ({}, cache {:?})",
+                terminal_safe(&p.info.name),
+                terminal_safe(&p.info.version),
+                p.origin,
+                p.cache
+            );
         }
         log::info!("loaded {} plugins in {:?}", loaded.len(), started.elapsed());
         let infos: Vec<_> = loaded.iter().map(|p| &p.info).collect();
