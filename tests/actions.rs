@@ -141,6 +141,11 @@ fn table(pairs: &[(&str, toml::Value)]) -> toml::Table {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
+/// A binding's `params` declaration, from TOML inline-table text (`pid = "..."`).
+fn params(declaration: &str) -> toml::Value {
+    toml::Value::Table(toml::from_str(declaration).unwrap())
+}
+
 fn env_table(pairs: &[(&str, &str)]) -> toml::Value {
     toml::Value::Table(pairs.iter().map(|(k, v)| (k.to_string(), toml::Value::from(*v))).collect())
 }
@@ -244,6 +249,13 @@ fn watched_world() -> (World, PathBuf, PathBuf) {
         table(&[
             ("dry_run", true.into()),
             ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed), ("PERFSAGE_CLEAN_NOW", &clean_now())])),
+            (
+                "params",
+                params(&format!(
+                    "dir = {{ type = \"path\", roots = [\"{allowed}\"], ancestors = true }}\n\
+                     older_than_days = {{ type = \"integer\", min = 1, max = 99999 }}"
+                )),
+            ),
         ]),
     );
     let set = builtin_hook("set-config-key.sh");
@@ -257,6 +269,14 @@ fn watched_world() -> (World, PathBuf, PathBuf) {
             ("verify", toml::Value::Array(vec![set.clone().into()])),
             ("rollback", toml::Value::Array(vec![set.clone().into()])),
             ("env", env_table(&[("PERFSAGE_ALLOWED_FILES", &file)])),
+            (
+                "params",
+                params(&format!(
+                    "file = {{ type = \"path\", roots = [\"{}\"] }}\n\
+                     key = {{ type = \"key\", allow = [\"max_connections\"] }}\nvalue = \"text\"",
+                    world.dir.path().display()
+                )),
+            ),
         ]),
     );
     // The plugin names a directory above the allowed root (as the disk plugin names a mount point).
@@ -550,7 +570,7 @@ fn sigkill_mid_apply_leaves_started_last_and_the_orphaned_hook_keeps_the_lock() 
         "slow.sh",
         &format!("echo $$ > '{}'; [ -e '{}' ] || exec sleep 120", pid_file.display(), release.display()),
     );
-    world.bind("slow", &[&hook], 300_000, toml::Table::new());
+    world.bind("slow", &[&hook], 300_000, table(&[("params", params("note = \"text\""))]));
     world.propose("slow", &[("note", "in flight")]);
     let mut apply = world.offline("apply").args(["--top", "1", "--yes"]).stdout(Stdio::null()).spawn().unwrap();
     let hook_pid = pid_in(&pid_file);
@@ -611,7 +631,7 @@ fn verify_world(stop_body: &str, rollback_body: Option<&str>) -> (World, Victim)
     let mut world = World::new();
     let victim = Victim::start(&world);
     let stop = world.script("stop.sh", stop_body);
-    let mut extra = toml::Table::new();
+    let mut extra = table(&[("params", params("pid = { type = \"integer\", min = 1, max = 4194304 }"))]);
     if let Some(body) = rollback_body {
         let rollback = world.script("rollback.sh", body);
         extra.insert("rollback".into(), toml::Value::Array(vec![rollback.into()]));
@@ -701,8 +721,20 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
             record.display()
         ),
     );
-    world.bind("record", &[&recorder], 5000, table(&[("dry_run", true.into())]));
-    // The built-in hooks get the same values in every parameter.
+    let loose = "{ type = \"text\", max = 4096 }";
+    world.bind(
+        "record",
+        &[&recorder],
+        5000,
+        table(&[
+            ("dry_run", true.into()),
+            ("params", params(&format!("value = {loose}\nindex = {{ type = \"integer\", min = 0, max = 99 }}"))),
+        ]),
+    );
+    // The built-in hooks get the same values in every parameter, through a
+    // deliberately loose pack (every parameter free text): the scripts refuse them.
+    let keys = ["key", "value", "dir", "older_than_days", "pid", "nice", "file", "service", "workers"];
+    let every_key = params(&keys.iter().map(|k| format!("{k} = {loose}\n")).collect::<String>());
     let sysroot = world.path("sys");
     std::fs::create_dir_all(sysroot.join("vm")).unwrap();
     std::fs::write(sysroot.join("vm/swappiness"), "60\n").unwrap();
@@ -722,7 +754,12 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
             ("PERFSAGE_ALLOWED_FILES", &allowed),
             ("PERFSAGE_WORKERS_FILE", &precious),
         ]);
-        world.bind(name, &[&builtin_hook(script)], 5000, table(&[("dry_run", true.into()), ("env", env)]));
+        world.bind(
+            name,
+            &[&builtin_hook(script)],
+            5000,
+            table(&[("dry_run", true.into()), ("env", env), ("params", every_key.clone())]),
+        );
     }
     let values = hostile_values(&x, &y);
     for (index, value) in values.iter().enumerate() {
@@ -730,11 +767,7 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
     }
     for value in &values {
         for hook in ["sysctl-set", "clean-old-files", "renice-process", "set-config-key", "set-workers"] {
-            let params: Vec<(&str, &str)> =
-                ["key", "value", "dir", "older_than_days", "pid", "nice", "file", "service", "workers"]
-                    .iter()
-                    .map(|k| (*k, value.as_str()))
-                    .collect();
+            let params: Vec<(&str, &str)> = keys.iter().map(|k| (*k, value.as_str())).collect();
             world.propose(hook, &params);
         }
     }
@@ -748,14 +781,20 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
     let steps = json(&plan)["steps"].as_array().unwrap().clone();
     let manual: Vec<&str> =
         steps.iter().filter(|s| s["kind"] == "manual").map(|s| s["reason"].as_str().unwrap()).collect();
-    assert_eq!(manual.len(), 3, "{manual:?}");
-    assert!(manual[0].contains("parameter key \"value; touch y\" is not"));
-    assert!(manual[1].contains("parameter key \"PATH=/tmp\" is not"));
-    assert!(manual[2].contains("over the 4096-byte limit"));
+    // Values with control characters are not even text: the host refuses them for every hook.
+    let controlled = values.iter().filter(|v| v.contains('\n')).count();
+    assert_eq!(manual.len(), 3 + controlled * 6, "{manual:?}");
+    let typed = manual.iter().filter(|r| r.contains("holds control characters")).count();
+    assert_eq!(typed, controlled * 6, "{manual:?}");
+    for reason in
+        ["parameter key \"value; touch y\" is not", "parameter key \"PATH=/tmp\" is not", "over the 4096-byte limit"]
+    {
+        assert!(manual.iter().any(|r| r.contains(reason)), "{reason} in {manual:?}");
+    }
 
     let out = output(world.offline("apply").args(["--top", "1000", "--yes", "--keep-going"]));
     assert_eq!(out.status.code(), Some(3), "the built-in hooks refuse these values");
-    for (index, value) in values.iter().enumerate() {
+    for (index, value) in values.iter().enumerate().filter(|(_, v)| !v.contains('\n')) {
         for dry_run in ["0", "1"] {
             let got = std::fs::read(record.join(format!("{index}.{dry_run}"))).unwrap();
             assert_eq!(got, value.as_bytes(), "value {index} arrived byte for byte (dry run {dry_run})");
@@ -767,7 +806,7 @@ fn hostile_parameter_values_arrive_as_data_and_never_run() {
     let journal = world.journal();
     let refused =
         journal.iter().filter(|r| r["event"] == "finished" && r["hook"] != "record").filter(|r| r["code"] == 2).count();
-    assert_eq!(refused, values.len() * 5, "every built-in hook refused every hostile value");
+    assert_eq!(refused, (values.len() - controlled) * 5, "every built-in hook refused every hostile value");
     assert!(journal.iter().all(|r| r["hook"] != "record" || r["event"] != "finished" || r["code"] == 0));
 }
 
@@ -792,6 +831,13 @@ fn clean_old_files_handles_hostile_and_non_utf8_file_names_in_its_root() {
         table(&[
             ("dry_run", true.into()),
             ("env", env_table(&[("PERFSAGE_ALLOWED_ROOTS", &allowed), ("PERFSAGE_CLEAN_NOW", &clean_now())])),
+            (
+                "params",
+                params(&format!(
+                    "dir = {{ type = \"path\", roots = [\"{allowed}\"] }}\n\
+                     older_than_days = {{ type = \"integer\", min = 1, max = 99999 }}"
+                )),
+            ),
         ]),
     );
     world.propose("clean-old-files", &[("dir", &allowed), ("older_than_days", "30")]);
@@ -1020,7 +1066,7 @@ fn set_config_key_backs_up_and_rolls_back_and_refuses_unlisted_files() {
     std::fs::write(&conf, original).unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    let value = "200 $(touch y) \\n & ' \"";
+    let value = "200";
     let env = [
         ("PERFSAGE_ALLOWED_FILES", conf.to_str().unwrap()),
         ("PERFSAGE_STATE_DIR", state.to_str().unwrap()),
@@ -1042,6 +1088,14 @@ fn set_config_key_backs_up_and_rolls_back_and_refuses_unlisted_files() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("is not in this hook's allowed files"));
     assert_eq!(std::fs::read_to_string(&other).unwrap(), "a = 1\n");
+
+    // A value a shell or the file's reader could interpret is refused, the file untouched.
+    for hostile in ["200 $(touch y)", "`id`", "a;b", "'x'", "\"x\"", "--", "*", "a\\!b"] {
+        let with = [env[0], env[1], env[2], env[3], ("PERFSAGE_PARAM_VALUE", hostile)];
+        let refused = run_hook("set-config-key.sh", "apply", false, &with);
+        assert_eq!(refused.status.code(), Some(2), "{hostile}");
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), original);
+    }
 }
 
 #[test]
@@ -1178,7 +1232,7 @@ fn a_torn_journal_line_is_ended_before_the_next_apply_and_skipped_when_read() {
 
 #[test]
 fn bad_hook_bindings_are_rule_pack_errors() {
-    let cases: [(&str, toml::Table, &str); 4] = [
+    let cases: [(&str, toml::Table, &str); 6] = [
         ("x", table(&[("command", toml::Value::Array(vec![]))]), "hooks.x.command must name a program"),
         ("x", table(&[("command", toml::Value::Array(vec!["a".into()])), ("timeout_ms", 0.into())]), "timeout_ms"),
         (
@@ -1193,6 +1247,19 @@ fn bad_hook_bindings_are_rule_pack_errors() {
             "x",
             table(&[("command", toml::Value::Array(vec!["a".into()])), ("shell", true.into())]),
             "unknown field `shell`",
+        ),
+        (
+            "renice",
+            table(&[("command", toml::Value::Array(vec!["a".into()])), ("params", params("pid = \"int\""))]),
+            "hooks.renice.params.pid: unknown type `int`",
+        ),
+        (
+            "sysctl",
+            table(&[
+                ("command", toml::Value::Array(vec!["a".into()])),
+                ("params", params("key = { type = \"key\", allow = [\"vm.swappiness\", \"a;b\"] }")),
+            ]),
+            "hooks.sysctl.params.key: `allow` entry \"a;b\" is not a key",
         ),
     ];
     for (name, binding, message) in cases {
@@ -1426,9 +1493,15 @@ http {{
         "nginx-upstream-keepalive",
         &[&hook],
         30_000,
-        table(&[("dry_run", true.into()), ("verify", all.clone()), ("rollback", all), ("env", env_table(&env))]),
+        table(&[
+            ("dry_run", true.into()),
+            ("verify", all.clone()),
+            ("rollback", all),
+            ("env", env_table(&env)),
+            ("params", params("route = \"route\"")),
+        ]),
     );
-    let route = "GET /api/:id $(touch y)";
+    let route = "GET /api/:id";
     world.propose("nginx-upstream-keepalive", &[("route", route)]);
     let plan = output(world.offline("plan").args(["--format", "json"]));
     assert_eq!(plan.status.code(), Some(0));

@@ -403,3 +403,100 @@ fn pg_create_index_leaves_an_index_it_did_not_create_and_bounds_its_statements()
     assert_eq!(pg_indexes(&name, "t"), ["t_pkey"], "nothing left behind");
     assert!(!state.path().join("runs/r2").join(format!("{name}.public.perfsage_t_email_idx.created")).exists());
 }
+
+/// A database client wrapper on the hook's PATH that records each call, then
+/// runs the real client: proof of whether a hook reached the server at all.
+fn recording_clients(dir: &Path, log: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for client in ["psql", "mariadb", "mysql"] {
+        let real = Command::new("sh").arg("-c").arg(format!("command -v {client}")).output().unwrap();
+        let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+        if real.is_empty() {
+            continue;
+        }
+        let wrapper = bin.join(client);
+        std::fs::write(
+            &wrapper,
+            format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{real}' \"$@\"\n", log.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bin.display())
+}
+
+/// Every injection payload in every parameter of both index hooks, run
+/// directly against the real servers (bypassing perfsage's own checks): each is
+/// refused before the client is even started, so no DDL carrying a payload is
+/// ever sent; the same hooks with valid parameters do reach the server.
+#[test]
+fn index_hooks_refuse_every_payload_and_never_reach_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("canary");
+    let log = dir.path().join("client-calls");
+    let path = recording_clients(dir.path(), &log);
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+
+    let pg_name = unique("pgpay");
+    pg_admin(&format!("drop database if exists {pg_name} with (force)"));
+    pg_admin(&format!("create database {pg_name}"));
+    let _pg = PgCrm { name: pg_name.clone() }; // dropped at the end
+    pg(&pg_name, async |client| {
+        client.batch_execute("create table contacts (id int primary key, email text not null)").await.unwrap();
+    });
+    let my_name = unique("mypay");
+    my(&[format!("drop database if exists {my_name}"), format!("create database {my_name}")]);
+    let _my = MyCrm { name: my_name.clone() };
+    my(&[format!("create table {my_name}.contacts (id int primary key, email varchar(100) not null)")]);
+
+    let indexes = |script: &str| {
+        if script.starts_with("pg") { pg_indexes(&pg_name, "contacts") } else { my_indexes(&my_name, "contacts") }
+    };
+    for (script, database) in [("pg-create-index.sh", &pg_name), ("mysql-create-index.sh", &my_name)] {
+        let valid = [
+            ("DATABASE", database.as_str()),
+            ("TABLE", "contacts"),
+            ("COLUMNS", "email"),
+            ("INDEX", "perfsage_pay_idx"),
+        ];
+        let run = |param: &str, value: &str| {
+            let mut cmd = Command::new(repo_root().join("rules/hooks").join(script));
+            cmd.env_clear()
+                .env("PATH", &path)
+                .env("PERFSAGE_PHASE", "apply")
+                .env("PERFSAGE_DRY_RUN", "0")
+                .env("PERFSAGE_RUN", "rpay")
+                .env("PERFSAGE_STATE_DIR", &state)
+                .env("PGHOST", "127.0.0.1")
+                .env("PGUSER", "postgres")
+                .env("MYSQL_HOST", "127.0.0.1")
+                .env("MYSQL_USER", "root");
+            for (key, valid) in valid {
+                cmd.env(format!("PERFSAGE_PARAM_{key}"), if key == param { value } else { valid });
+            }
+            cmd.output().unwrap()
+        };
+        let before = indexes(script);
+        for (param, _) in valid {
+            for (name, payload) in support::payloads::payloads(&canary) {
+                let out = run(param, &payload);
+                assert_eq!(out.status.code(), Some(2), "{script} refuses {param} = {name}: {}", stderr(&out));
+                assert!(
+                    !log.exists(),
+                    "{script}: {param} = {name} started a client: {:?}",
+                    std::fs::read_to_string(&log)
+                );
+                assert!(!canary.exists(), "{script}: {param} = {name} ran a command");
+                assert_eq!(indexes(script), before, "{script}: {param} = {name} changed nothing");
+            }
+        }
+        let out = run("", "");
+        assert!(out.status.success(), "{script} with valid parameters: {}", stderr(&out));
+        assert!(log.exists(), "{script} reached the server through the recorded client");
+        assert!(indexes(script).contains(&"perfsage_pay_idx".to_string()), "{script} created the index");
+        std::fs::remove_file(&log).unwrap();
+    }
+}

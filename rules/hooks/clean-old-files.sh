@@ -26,6 +26,11 @@
 # PERFSAGE_CLEAN_NOW, the epoch second taken as "now" (default: the clock),
 # since no test can make a file's change time old.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'clean-old-files: %s\n' "$*" >&2; exit 2; }
 
@@ -39,9 +44,11 @@ case $days in
 esac
 [ "${#days}" -le 5 ] && [ "$days" -ge 1 ] || fail "older_than_days must be 1..99999, not $days"
 case $dir in
+*[!A-Za-z0-9/._+@-]*) fail "refusing dir: an absolute path of letters, digits and / . _ + @ - only" ;;
 /*) ;;
 *) fail "dir must be an absolute path, not '$dir'" ;;
 esac
+[ "${#dir}" -le 4096 ] || fail "refusing dir: longer than 4096 bytes"
 [ -d "$dir" ] || fail "no such directory: $dir"
 dir=$(realpath -e -- "$dir")
 [ -n "$allowed" ] || fail "no allowed roots: set PERFSAGE_ALLOWED_ROOTS in this hook's env in the rule pack"

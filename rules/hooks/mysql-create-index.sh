@@ -16,6 +16,11 @@
 # Connection: the client's own variables (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_PWD)
 # plus MYSQL_USER, from the rule pack's env or passed through with `pass_env`.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'mysql-create-index: %s\n' "$*" >&2; exit 2; }
 
@@ -28,9 +33,14 @@ state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
 
 identifier() {
     case $2 in
-    '' | [0-9]* | *[!A-Za-z0-9_]*) fail "refusing $1 '$2': expected letters, digits and _" ;;
+    '' | [0-9]* | *[!A-Za-z0-9_]*) fail "refusing $1: expected letters, digits and _, not starting with a digit" ;;
     esac
+    [ "${#2}" -le 63 ] || fail "refusing $1: longer than 63 bytes"
 }
+# The column list, whole: identifiers joined by commas, nothing else.
+case $columns in
+'' | ,* | *, | *,,* | *[!A-Za-z0-9_,]*) fail "refusing columns: identifiers joined by , (no spaces)" ;;
+esac
 identifier index "$index"
 case $table in
 *.*) database=${table%%.*}; table=${table#*.} ;;
@@ -64,7 +74,11 @@ lock_s=$((statement_ms / 2000))
 limits="SET SESSION lock_wait_timeout = $lock_s"
 
 client=$(command -v mariadb || command -v mysql) || fail "neither mariadb nor mysql (the client) is installed"
-sql() { "$client" ${MYSQL_USER:+--user="$MYSQL_USER"} --batch --skip-column-names -e "$limits; $1"; }
+# --binary-mode: the client parses no command of its own (`\!` would run a
+# shell); --sandbox (MariaDB) also refuses any that touches files.
+sandbox=
+"$client" --help 2>/dev/null | grep -q -e '--sandbox' && sandbox=--sandbox
+sql() { "$client" ${MYSQL_USER:+"--user=$MYSQL_USER"} --binary-mode $sandbox --batch --skip-column-names -e "$limits; $1"; }
 exists() {
     sql "select count(*) from information_schema.STATISTICS
          where table_schema = '$database' and table_name = '$table' and index_name = '$index'"

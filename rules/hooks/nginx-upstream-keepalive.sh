@@ -28,6 +28,11 @@
 # `proxy_set_header` of its own that inherits some from an enclosing block
 # (adding one there would silently drop the inherited ones).
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'nginx-upstream-keepalive: %s\n' "$*" >&2; exit 2; }
 
@@ -42,6 +47,15 @@ nginx=${PERFSAGE_NGINX:-nginx}
 dry_run=${PERFSAGE_DRY_RUN:-0}
 state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
 
+# The route is only reported, but checked like everything else: `[METHOD ]/path`.
+case $route in
+*[!A-Za-z0-9/._~:@%+{}\ -]*) fail "refusing route: [METHOD ]/path of letters, digits and / . _ ~ : @ % + { } - only" ;;
+/* | [A-Z]*' '/*) ;;
+*) fail "refusing route: expected [METHOD ]/path" ;;
+esac
+case ${route#* } in *' '*) fail "refusing route: one space at most, after the method" ;; esac
+case $route in [A-Z]*' '*) case ${route%% *} in *[!A-Z]*) fail "refusing route: the method is upper-case letters" ;; esac ;; esac
+[ "${#route}" -le 1024 ] || fail "refusing route: longer than 1024 bytes"
 [ -n "$file" ] || fail "no nginx file configured: set PERFSAGE_NGINX_FILE and PERFSAGE_NGINX_UPSTREAM in the rule pack"
 case $upstream in '' | *[!A-Za-z0-9_.-]*) fail "refusing upstream name '$upstream': letters, digits, . _ - only" ;; esac
 case $keepalive in '' | *[!0-9]* | 0*) fail "PERFSAGE_NGINX_KEEPALIVE '$keepalive' is not a positive whole number" ;; esac

@@ -17,6 +17,11 @@
 # PGPASSFILE, PGSSLMODE), from the rule pack's env or passed through with
 # `pass_env`; the database is the parameter.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'pg-create-index: %s\n' "$*" >&2; exit 2; }
 
@@ -30,9 +35,14 @@ state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
 # Plain identifiers only: nothing to quote, nothing to inject.
 identifier() {
     case $2 in
-    '' | [0-9]* | *[!A-Za-z0-9_]*) fail "refusing $1 '$2': expected letters, digits and _" ;;
+    '' | [0-9]* | *[!A-Za-z0-9_]*) fail "refusing $1: expected letters, digits and _, not starting with a digit" ;;
     esac
+    [ "${#2}" -le 63 ] || fail "refusing $1: longer than 63 bytes"
 }
+# The column list, whole: identifiers joined by commas, nothing else.
+case $columns in
+'' | ,* | *, | *,,* | *[!A-Za-z0-9_,]*) fail "refusing columns: identifiers joined by , (no spaces)" ;;
+esac
 identifier database "$database"
 identifier index "$index"
 case $table in
@@ -68,6 +78,8 @@ lock_ms=$((statement_ms / 2))
 PGOPTIONS="-c statement_timeout=$statement_ms -c lock_timeout=$lock_ms"
 export PGOPTIONS
 
+# -X: no psqlrc; -c: one SQL string sent to the server as is (never a
+# backslash command: every statement here starts with a keyword).
 sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$database" -tA -c "$1"; }
 # Whether the index exists, and whether it is valid and ready: `t|t`, `f|t`, ... or empty.
 index_state() {

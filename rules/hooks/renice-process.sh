@@ -9,6 +9,11 @@
 # a rollback of run R restores R's old value only while the process still has
 # the niceness R set, so a later renice (by hand or by another run) is never undone.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'renice-process: %s\n' "$*" >&2; exit 2; }
 

@@ -21,6 +21,11 @@
 # one, the setting is appended. The value is read by awk from the environment
 # (ENVIRON), so no character in it is ever interpreted.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'set-config-key: %s\n' "$*" >&2; exit 2; }
 
@@ -32,10 +37,24 @@ dry_run=${PERFSAGE_DRY_RUN:-0}
 state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
 
 case $key in
-'' | [!A-Za-z_]* | *[!A-Za-z0-9._-]*) fail "refusing key '$key': letters, digits, . _ - only" ;;
+'' | [!A-Za-z_]* | *[!A-Za-z0-9._-]*) fail "refusing key: letters, digits, . _ - only, starting with a letter or _" ;;
 esac
+[ "${#key}" -le 128 ] || fail "refusing key: longer than 128 bytes"
 case $value in *'
 '*) fail "refusing a value that spans lines" ;; esac
+# A setting's value, never a command: numbers, sizes, words, paths and lists,
+# starting with a letter, a digit, `/`, or `-` and a digit (-1). No quotes, no
+# `$`, backquotes or globs (a config file may hand its values to a shell).
+case $value in
+'') ;;
+*[!A-Za-z0-9\ ._:,/+-]*) fail "refusing value for $key: letters, digits, spaces and . _ : , / + - only" ;;
+[A-Za-z0-9/]* | -[0-9]*) ;;
+*) fail "refusing value for $key: it must start with a letter, a digit, / or a negative number" ;;
+esac
+[ "${#value}" -le 256 ] || fail "refusing value for $key: longer than 256 bytes"
+case $file in
+*[!A-Za-z0-9/._+@-]* | [!/]*) fail "refusing file: an absolute path of letters, digits and / . _ + @ - only" ;;
+esac
 [ -f "$file" ] || fail "no such file: $file"
 real=$(realpath -e -- "$file")
 permitted=no

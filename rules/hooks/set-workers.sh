@@ -16,6 +16,11 @@
 # The running service reads the file at its next reload or restart; this hook
 # does not restart anything.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'set-workers: %s\n' "$*" >&2; exit 2; }
 
@@ -27,6 +32,10 @@ max=${PERFSAGE_WORKERS_MAX:-64}
 only=${PERFSAGE_WORKERS_SERVICE:-}
 
 case $workers in '' | *[!0-9]* | 0*) fail "refusing worker count '$workers': a positive whole number" ;; esac
+case $service in
+'' | [!A-Za-z0-9]* | *[!A-Za-z0-9_.-]*) fail "refusing service name: letters, digits and _ . - only" ;;
+esac
+[ "${#service}" -le 128 ] || fail "refusing service name: longer than 128 bytes"
 case $max in '' | *[!0-9]* | 0*) fail "PERFSAGE_WORKERS_MAX '$max' is not a positive whole number" ;; esac
 [ "${#workers}" -le 6 ] || fail "refusing worker count '$workers': over the cap of $max"
 [ "$workers" -le "$max" ] || fail "refusing $workers workers: over the cap of $max (PERFSAGE_WORKERS_MAX in the rule pack)"

@@ -12,6 +12,11 @@
 # rollback of run R restores R's old value only while the parameter still has
 # the value R set, so a later change (by hand or by another run) is never undone.
 set -eu
+# No globbing, ever, and byte-wise character classes: every parameter below is
+# checked whole before it is used, and always expanded quoted.
+set -f
+LC_ALL=C
+export LC_ALL
 
 fail() { printf 'sysctl-set: %s\n' "$*" >&2; exit 2; }
 
@@ -23,12 +28,15 @@ state=${PERFSAGE_STATE_DIR:?PERFSAGE_STATE_DIR is not set}
 
 # A dotted name of letters, digits, `_` and `-`: no slash, no `..`, nothing to escape.
 case $key in
-'' | .* | *. | *..* | *[!A-Za-z0-9._-]*) fail "refusing key '$key': expected a dotted name like vm.swappiness" ;;
+'' | [!A-Za-z0-9]* | *. | *..* | *[!A-Za-z0-9._-]*) fail "refusing key: expected a dotted name like vm.swappiness" ;;
 esac
-# Numbers, words and the space-separated lists some parameters take (tcp_rmem).
+[ "${#key}" -le 128 ] || fail "refusing key: longer than 128 bytes"
+# Numbers, words and the space-separated lists some parameters take (tcp_rmem),
+# starting with a letter or digit (nothing that reads as an option).
 case $value in
-'' | *[!A-Za-z0-9\ ._:,-]*) fail "refusing value '$value' for $key: only letters, digits, spaces and . _ : , -" ;;
+'' | [!A-Za-z0-9]* | *[!A-Za-z0-9\ ._:,-]*) fail "refusing value for $key: only letters, digits, spaces and . _ : , -, starting with a letter or digit" ;;
 esac
+[ "${#value}" -le 256 ] || fail "refusing value for $key: longer than 256 bytes"
 
 path=$root/$(printf '%s' "$key" | tr . /)
 [ -f "$path" ] || fail "no such kernel parameter: $key ($path)"

@@ -6,6 +6,7 @@
 
 pub mod db;
 pub mod fleet_gen;
+pub mod payloads;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -20,6 +20,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::params::{Declared, parse_declarations};
+
 /// The scripts of `rules/hooks/`, embedded with the default pack.
 pub const BUILTIN_HOOK_SCRIPTS: &[(&str, &str)] = &[
     ("hooks/sysctl-set.sh", include_str!("../../../rules/hooks/sysctl-set.sh")),
@@ -87,6 +89,11 @@ pub struct HookBinding {
     /// the hook's process group, which gets this long to end before SIGKILL.
     #[serde(default = "default_stop_grace_ms")]
     pub stop_grace_ms: u64,
+    /// The parameters the hook accepts, by key, with their types (see
+    /// [`super::params`]); checked by perfsage before the hook runs. Without
+    /// it, an action that carries any parameter is a manual step.
+    #[serde(default)]
+    pub params: Option<toml::Table>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -151,7 +158,14 @@ impl HookBinding {
                 return Err(format!("hooks.{name}.env.{key} contains a NUL byte"));
             }
         }
+        self.declared(name)?;
         Ok(())
+    }
+
+    /// The declared parameters (`None` when the binding declares none); the
+    /// error names `hooks.<name>.params.<key>`.
+    pub fn declared(&self, name: &str) -> Result<Option<Declared>, String> {
+        self.params.as_ref().map(|table| parse_declarations(name, table)).transpose()
     }
 
     pub fn timeout(&self) -> Duration {
@@ -252,6 +266,7 @@ mod tests {
             env: BTreeMap::new(),
             pass_env: Vec::new(),
             stop_grace_ms: 5000,
+            params: None,
         }
     }
 
@@ -282,6 +297,8 @@ mod tests {
         assert!(empty.validate("h").unwrap_err().contains("hooks.h.command must name a program"));
         let slow = HookBinding { timeout_ms: 0, ..binding(&["x"]) };
         assert!(slow.validate("h").unwrap_err().contains("timeout_ms"));
+        let typo = HookBinding { params: Some(toml::from_str("pid = \"int\"").unwrap()), ..binding(&["x"]) };
+        assert!(typo.validate("renice").unwrap_err().contains("hooks.renice.params.pid: unknown type `int`"));
     }
 
     #[test]
@@ -304,6 +321,37 @@ mod tests {
         assert_eq!(std::fs::metadata(&hooks).unwrap().permissions().mode() & 0o777, 0o700);
         std::fs::set_permissions(&hooks, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(materialize_builtin(state.path()).is_err());
+    }
+
+    #[test]
+    fn every_default_binding_declares_its_parameters_and_allowlists_hold() {
+        let pack = crate::rulepack::RulePack::load(None).unwrap();
+        for (name, binding) in &pack.hooks {
+            assert!(binding.declared(name).unwrap().is_some(), "{name} declares its parameters");
+        }
+        let check = |hook: &str, pairs: &[(&str, &str)]| {
+            let declared = pack.hooks[hook].declared(hook).unwrap();
+            let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            super::super::params::check_params(declared.as_ref(), &pairs)
+        };
+        // What the built-in plugins propose passes ...
+        assert!(check("sysctl-set", &[("key", "vm.swappiness"), ("value", "10")]).is_ok());
+        assert!(check("sysctl-set", &[("key", "net.core.netdev_max_backlog"), ("value", "16384")]).is_ok());
+        assert!(check("sysctl-set", &[("key", "net.ipv4.tcp_congestion_control"), ("value", "bbr")]).is_ok());
+        assert!(check("renice-process", &[("pid", "4242"), ("nice", "10")]).is_ok());
+        assert!(check("clean-old-files", &[("dir", "/"), ("older_than_days", "14")]).is_ok());
+        assert!(check("set-workers", &[("service", "web"), ("workers", "12")]).is_ok());
+        assert!(check("nginx-upstream-keepalive", &[("route", "GET /api/contacts/:id")]).is_ok());
+        let index =
+            [("database", "crm"), ("table", "public.contacts"), ("columns", "account_id,email"), ("index", "i")];
+        assert!(check("pg-create-index", &index).is_ok() && check("mysql-create-index", &index).is_ok());
+        // ... and what no built-in rule proposes does not.
+        assert!(check("sysctl-set", &[("key", "kernel.core_pattern"), ("value", "10")]).is_err());
+        assert!(check("renice-process", &[("pid", "1"), ("nice", "-20")]).is_err());
+        assert!(check("clean-old-files", &[("dir", "/etc"), ("older_than_days", "14")]).is_err());
+        let archive =
+            check("set-config-key", &[("file", "/etc/postgresql.conf"), ("key", "archive_command"), ("value", "x")]);
+        assert!(archive.unwrap_err().contains("allows no key"));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!
 //! - [`hooks`]: what a hook name means (the rule pack's `[hooks.*]`), and the
 //!   embedded scripts of the default pack;
+//! - [`params`]: the typed parameters a binding declares, checked before any
+//!   hook runs;
 //! - [`plan`]: each ranked action as an exact argv and environment, or a manual
 //!   step with the reason (pure);
 //! - [`runner`]: runs one hook command: no shell, cleared environment, own
@@ -25,6 +27,7 @@ pub mod hooks;
 pub mod interrupt;
 pub mod journal;
 pub mod lock;
+pub mod params;
 pub mod plan;
 pub mod runner;
 

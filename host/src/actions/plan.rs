@@ -8,6 +8,10 @@
 //!   as `PERFSAGE_PARAM_<KEY>` environment variables, with keys restricted to
 //!   `[A-Za-z0-9_]` (upper-cased) and values without NUL and at most
 //!   [`MAX_VALUE_BYTES`]; anything else makes the step manual, with the reason;
+//! - the parameters must match the binding's declaration exactly (every
+//!   declared key, no other, each value of its type: [`super::params`]); a
+//!   binding that declares none takes no parameter at all. A mismatch makes
+//!   the step manual, with a reason naming each parameter (escaped);
 //! - the environment is complete: nothing of perfsage's own leaks to the hook.
 //!
 //! Pure: building a plan runs nothing.
@@ -19,8 +23,10 @@ use serde::Serialize;
 
 use super::hooks::{HookBinding, HookSet, PARAM_PREFIX, is_safe_env_key};
 use super::journal::Phase;
+use super::params::check_params;
 use super::runner::Invocation;
 use crate::ranking::RankedFinding;
+use crate::reports::terminal_safe;
 
 /// The longest parameter value (and action id or target) passed to a hook.
 pub const MAX_VALUE_BYTES: usize = 4096;
@@ -196,8 +202,8 @@ fn environment(
     for param in params {
         if !is_safe_env_key(&param.key) {
             return Err(format!(
-                "parameter key {:?} is not [A-Za-z0-9_] (1 to 64, not starting with a digit); not passed to a hook",
-                param.key
+                "parameter key \"{}\" is not [A-Za-z0-9_] (1 to 64, not starting with a digit); not passed to a hook",
+                terminal_safe(&param.key)
             ));
         }
         check_value(&format!("parameter `{}`", param.key), &param.value)?;
@@ -206,6 +212,9 @@ fn environment(
             return Err(format!("parameter `{}` is given twice (as {name}); not passed to a hook", param.key));
         }
     }
+    let declared = binding.declared(hook)?;
+    let pairs: Vec<(String, String)> = params.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+    check_params(declared.as_ref(), &pairs)?;
     Ok(env)
 }
 
@@ -251,8 +260,15 @@ mod tests {
             env: BTreeMap::from([("PERFSAGE_ALLOWED_ROOTS".into(), "/srv".into())]),
             pass_env: Vec::new(),
             stop_grace_ms: 5000,
+            params: Some(
+                toml::from_str(
+                    "dir = { type = \"text\", max = 4096 }\nolder_than_days = { type = \"integer\", min = 1, max = 99 }",
+                )
+                .unwrap(),
+            ),
         };
-        HookSet { bindings: BTreeMap::from([("fix".to_string(), binding)]) }
+        let undeclared = HookBinding { params: None, ..binding.clone() };
+        HookSet { bindings: BTreeMap::from([("fix".to_string(), binding), ("loose".to_string(), undeclared)]) }
     }
 
     fn one(hook: Option<&str>, params: &[(&str, &str)]) -> Step {
@@ -261,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_bound_hook_gets_its_argv_and_a_complete_environment() {
-        let hostile = "; rm -rf / $(touch x) `id`\n";
+        let hostile = "; rm -rf / $(touch x) `id` * u[s]r \\! ' \"";
         let step = one(Some("fix"), &[("dir", hostile), ("older_than_days", "14")]);
         let commands = step.commands().expect("a hook step");
         assert_eq!(commands.apply.argv, ["/opt/hooks/fix.sh", "--now"], "the argv is the pack's, untouched");
@@ -294,7 +310,17 @@ mod tests {
             (Some("fix"), vec![("k", "a\0b")], "NUL byte"),
             (Some("fix"), vec![("k", &long)], "over the 4096-byte limit"),
             (Some("fix"), vec![("dir", "a"), ("DIR", "b")], "given twice"),
+            (Some("fix"), vec![("dir", "a")], "parameter `older_than_days` is missing"),
+            (Some("fix"), vec![("dir", "a"), ("older_than_days", "1"), ("x", "1")], "parameter `x` is not declared"),
+            (
+                Some("fix"),
+                vec![("dir", "a\nb"), ("older_than_days", "1")],
+                "parameter `dir` = \"a\\nb\": holds control",
+            ),
+            (Some("fix"), vec![("dir", "a"), ("older_than_days", "100")], "out of range 1..=99"),
+            (Some("loose"), vec![("dir", "a")], "declares no parameters"),
         ];
+        assert!(one(Some("loose"), &[]).commands().is_some(), "a binding without params runs parameter-free actions");
         for (hook, params, reason) in cases {
             let step = one(hook, &params);
             match &step.how {

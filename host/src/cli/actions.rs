@@ -25,7 +25,7 @@ use crate::actions::runner::{self, Ending, Outcome};
 use crate::actions::{default_state_dir, plan as planner};
 use crate::check::{CheckResult, PluginStatus};
 use crate::model::Snapshot;
-use crate::reports::evidence_line;
+use crate::reports::{evidence_line, terminal_safe};
 use crate::rulepack::RulePack;
 use crate::snapshot;
 
@@ -62,7 +62,11 @@ impl Session {
         let result = plugins.check(&snapshot);
         for failed in result.plugins.iter().filter(|p| p.status == PluginStatus::Failed) {
             let reason = failed.error.as_deref().unwrap_or("no reason given");
-            log::warn!("plugin {} failed, its actions are missing from the plan: {reason}", failed.name);
+            log::warn!(
+                "plugin {} failed, its actions are missing from the plan: {}",
+                terminal_safe(&failed.name),
+                terminal_safe(reason)
+            );
         }
         let steps = planner::plan(&result.findings, &hooks, &state_dir);
         Ok(Session { pack, plugins, state_dir, live: input.snapshot.is_none(), result, steps })
@@ -147,21 +151,28 @@ fn render_plan(planned: &[PlannedStep]) -> String {
             _ => "manual".to_string(),
         };
         out.push_str(&format!(
-            "{}. [{kind}] {} — {}\n   for {} ({}, score {})\n",
-            step.rank, step.action, step.title, step.target, step.rule, step.score
+            "{}. [{}] {} — {}\n   for {} ({}, score {})\n",
+            step.rank,
+            terminal_safe(&kind),
+            terminal_safe(&step.action),
+            terminal_safe(&step.title),
+            terminal_safe(&step.target),
+            terminal_safe(&step.rule),
+            step.score
         ));
+        out.push_str(&params_line("   ", step));
         match &step.how {
             How::Manual { reason } => {
-                out.push_str(&format!("   manual: {reason}\n"));
+                out.push_str(&format!("   manual: {}\n", terminal_safe(reason)));
                 if !step.detail.is_empty() {
-                    out.push_str(&format!("   what to do: {}\n", step.detail));
+                    out.push_str(&format!("   what to do: {}\n", terminal_safe(&step.detail)));
                 }
             }
             How::Hook(commands) => {
-                out.push_str(&format!("   argv: {:?}\n", commands.apply.argv));
+                out.push_str(&format!("   argv: {}\n", argv_shown(&commands.apply.argv)));
                 out.push_str("   env (the whole environment):\n");
                 for (key, value) in &commands.apply.env {
-                    out.push_str(&format!("     {key}={}\n", runner::shown_value(key, value).escape_debug()));
+                    out.push_str(&format!("     {key}={}\n", terminal_safe(runner::shown_value(key, value))));
                 }
                 out.push_str(&format!(
                     "   timeout {} ms; verify{}: {}; rollback: {}\n",
@@ -171,18 +182,18 @@ fn render_plan(planned: &[PlannedStep]) -> String {
                     } else {
                         format!(" after {} ms", commands.settle.as_millis())
                     },
-                    commands
-                        .verify
-                        .as_ref()
-                        .map_or("re-check the finding".to_string(), |v| format!("{v:?}, then re-check the finding")),
-                    commands.rollback.as_ref().map_or("none".to_string(), |r| format!("{r:?}")),
+                    commands.verify.as_ref().map_or("re-check the finding".to_string(), |v| format!(
+                        "{}, then re-check the finding",
+                        argv_shown(v)
+                    )),
+                    commands.rollback.as_ref().map_or("none".to_string(), |r| argv_shown(r)),
                 ));
                 match dry_run_output {
                     None => out.push_str("   dry run: not supported by this hook (it was not called)\n"),
                     Some(dry) => {
                         out.push_str(&format!("   dry run (PERFSAGE_DRY_RUN=1, {}):\n", dry.ending));
                         for line in dry.stdout.lines().chain(dry.stderr.lines()) {
-                            out.push_str(&format!("     | {line}\n"));
+                            out.push_str(&format!("     | {}\n", terminal_safe(line)));
                         }
                     }
                 }
@@ -191,6 +202,22 @@ fn render_plan(planned: &[PlannedStep]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Every parameter of a step with its value, escaped: `<indent>params: key=value, ...` (empty without any).
+fn params_line(indent: &str, step: &Step) -> String {
+    if step.params.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> =
+        step.params.iter().map(|(k, v)| format!("{}={}", terminal_safe(k), terminal_safe(v))).collect();
+    format!("{indent}params: {}\n", shown.join(", "))
+}
+
+/// An argv as a list of quoted, escaped strings.
+fn argv_shown(argv: &[String]) -> String {
+    let quoted: Vec<String> = argv.iter().map(|a| format!("\"{}\"", terminal_safe(a))).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// The steps `--action` or `--top` select, in rank order.
@@ -230,7 +257,12 @@ pub fn apply(args: ApplyArgs) -> Result<Exit, Failure> {
     let (runnable, manual): (Vec<&Step>, Vec<&Step>) = selected.into_iter().partition(|s| s.commands().is_some());
     for step in &manual {
         if let How::Manual { reason } = &step.how {
-            eprintln!("perfsage: {} on {} is a manual step, not run: {reason}", step.action, step.target);
+            eprintln!(
+                "perfsage: {} on {} is a manual step, not run: {}",
+                terminal_safe(&step.action),
+                terminal_safe(&step.target),
+                terminal_safe(reason)
+            );
         }
     }
     if runnable.is_empty() {
@@ -275,8 +307,14 @@ fn ask_consent(steps: &[&Step]) -> Result<bool, Failure> {
     let mut stderr = std::io::stderr().lock();
     let mut prompt = String::from("perfsage will run:\n");
     for step in steps {
-        let argv = step.commands().map(|c| format!("{:?}", c.apply.argv)).unwrap_or_default();
-        prompt.push_str(&format!("  {}. {} on {}: {argv}\n", step.rank, step.action, step.target));
+        let argv = step.commands().map(|c| argv_shown(&c.apply.argv)).unwrap_or_default();
+        prompt.push_str(&format!(
+            "  {}. {} on {}: {argv}\n",
+            step.rank,
+            terminal_safe(&step.action),
+            terminal_safe(&step.target)
+        ));
+        prompt.push_str(&params_line("     ", step));
     }
     prompt.push_str(&format!("Apply these {} actions? [y/N] ", steps.len()));
     stderr.write_all(prompt.as_bytes()).and_then(|_| stderr.flush()).map_err(Failure::degraded)?;
@@ -316,7 +354,14 @@ fn verify(session: &Session, input: &ActionInputArgs, step: &Step) -> (Verdict, 
 fn render_apply(report: &ApplyReport, journal: &std::path::Path) -> String {
     let mut out = String::new();
     for r in &report.results {
-        out.push_str(&format!("{}. {} on {} (hook {}): {}", r.rank, r.action, r.target, r.hook, r.apply));
+        out.push_str(&format!(
+            "{}. {} on {} (hook {}): {}",
+            r.rank,
+            terminal_safe(&r.action),
+            terminal_safe(&r.target),
+            terminal_safe(&r.hook),
+            r.apply
+        ));
         if let Some(verdict) = r.verdict {
             out.push_str(&format!("; {}", verdict.as_str()));
         }
@@ -325,7 +370,7 @@ fn render_apply(report: &ApplyReport, journal: &std::path::Path) -> String {
         }
         out.push('\n');
         if !r.detail.is_empty() {
-            out.push_str(&format!("   {}\n", r.detail));
+            out.push_str(&format!("   {}\n", terminal_safe(&r.detail)));
         }
     }
     for rank in &report.not_run {
@@ -366,7 +411,11 @@ fn render_journal(records: &[Record], state_dir: &std::path::Path) -> String {
     builder.push_record(["Time", "Run", "Event", "Action", "Target", "Hook", "Result"]);
     for r in records {
         let (event, result) = match &r.entry {
-            Entry::Started { phase, argv, .. } => (format!("{} started", phase.as_str()), format!("{argv:?}")),
+            Entry::Started { phase, argv, params } => {
+                let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let params = if shown.is_empty() { String::new() } else { format!(" params: {}", shown.join(", ")) };
+                (format!("{} started", phase.as_str()), format!("{}{params}", argv_shown(argv)))
+            }
             Entry::Finished { phase, ending, duration_ms, stderr, .. } => {
                 let last = stderr.lines().last().map(|l| format!(": {l}")).unwrap_or_default();
                 (format!("{} finished", phase.as_str()), format!("{ending} in {duration_ms} ms{last}"))
@@ -376,15 +425,8 @@ fn render_journal(records: &[Record], state_dir: &std::path::Path) -> String {
                 (format!("{} not started", phase.as_str()), format!("interrupted by signal {signal}"))
             }
         };
-        builder.push_record([
-            r.at.clone(),
-            r.run.clone(),
-            event,
-            r.action.clone(),
-            r.target.clone(),
-            r.hook.clone(),
-            result,
-        ]);
+        let row = [r.at.as_str(), &r.run, &event, &r.action, &r.target, &r.hook, &result];
+        builder.push_record(row.map(|cell| terminal_safe(cell).into_owned()));
     }
     let mut table = builder.build();
     table.with(tabled::settings::Style::rounded());

@@ -12,7 +12,7 @@ use crate::model::{ParamValue, Severity, Snapshot};
 use crate::pins::{Lock, lock_path};
 use crate::plugins::cache::CompileCache;
 use crate::plugins::{LoadFailure, LoadedPlugin, PluginSource, Runtime, builtin_plugins};
-use crate::reports::Report;
+use crate::reports::{Report, terminal_safe};
 use crate::rulepack::{PluginPlan, RulePack};
 use crate::snapshot;
 use crate::sources::{self, CollectOptions};
@@ -102,8 +102,32 @@ pub fn plugin_list(args: PluginListArgs) -> Result<Exit, Failure> {
             }
         }
     }
+    if args.hooks {
+        out.push_str(&hook_params(&pack));
+    }
+    // Names, descriptions and failure reasons come from plugins: escaped line by line.
+    let out: String = out.lines().map(|line| format!("{}\n", terminal_safe(line))).collect();
     write_stdout(&out)?;
     Ok(if plugins.failed.is_empty() { Exit::Clean } else { Exit::Degraded })
+}
+
+/// `plugin list --hooks`: each binding and the parameters a plugin may pass it.
+fn hook_params(pack: &RulePack) -> String {
+    let mut out = String::from("\nHooks (a parameter that does not match makes the action a manual step):\n");
+    for (name, binding) in &pack.hooks {
+        match binding.declared(name) {
+            Ok(Some(declared)) if declared.is_empty() => out.push_str(&format!("  {name}: takes no parameters\n")),
+            Ok(Some(declared)) => {
+                out.push_str(&format!("  {name}:\n"));
+                for (key, kind) in &declared {
+                    out.push_str(&format!("    {key}: {kind}\n"));
+                }
+            }
+            Ok(None) => out.push_str(&format!("  {name}: declares no parameters: takes none\n")),
+            Err(e) => out.push_str(&format!("  {name}: {e}\n")),
+        }
+    }
+    out
 }
 
 fn param_value(value: &ParamValue) -> String {
@@ -150,7 +174,13 @@ impl Plugins {
         let (loaded, load_failures) = runtime.load_all(sources);
         failed.extend(load_failures);
         for p in &loaded {
-            log::info!("loaded plugin {} {} ({}, cache {:?})", p.info.name, p.info.version, p.origin, p.cache);
+            log::info!(
+                "loaded plugin {} {} ({}, cache {:?})",
+                terminal_safe(&p.info.name),
+                terminal_safe(&p.info.version),
+                p.origin,
+                p.cache
+            );
         }
         log::info!("loaded {} plugins in {:?}", loaded.len(), started.elapsed());
         let infos: Vec<_> = loaded.iter().map(|p| &p.info).collect();

@@ -250,6 +250,10 @@ struct PluginListArgs {
     /// Also list each plugin's parameters with defaults, units and ranges.
     #[arg(long)]
     params: bool,
+    /// Also list the rule pack's hook bindings with the parameters each accepts
+    /// (types, ranges, allowlists): what any plugin may pass to them.
+    #[arg(long)]
+    hooks: bool,
 }
 
 /// What `plan` and `apply` work from: this machine (like `run`) or a saved snapshot (like `check`).

@@ -10,6 +10,7 @@ pub mod fleet;
 mod json;
 mod markdown;
 mod table;
+mod terminal;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ use crate::ranking::RankedFinding;
 pub use json::render as render_json;
 pub use markdown::render as render_markdown;
 pub use table::render as render_table;
+pub use terminal::{is_unsafe_for_terminal, terminal_safe};
 
 /// Output formats of `run` and `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -90,9 +92,67 @@ impl Report {
 
     pub fn render(&self, format: Format, color: bool) -> String {
         match format {
-            Format::Table => render_table(self, color),
+            Format::Table => render_table(&self.terminal_safe(), color),
             Format::Json => render_json(self),
-            Format::Markdown => render_markdown(self),
+            Format::Markdown => render_markdown(&self.terminal_safe()),
+        }
+    }
+
+    /// A copy with every string escaped by [`terminal_safe`]: what the text
+    /// renderers draw, so no field of plugin, snapshot or hook origin can reach
+    /// a terminal raw, whichever renderer prints it.
+    pub fn terminal_safe(&self) -> Report {
+        let safe = |s: &String| terminal_safe(s).into_owned();
+        let meta = &self.snapshot_meta;
+        Report {
+            findings: self
+                .findings
+                .iter()
+                .map(|f| ReportFinding {
+                    rule: safe(&f.rule),
+                    plugin: safe(&f.plugin),
+                    title: safe(&f.title),
+                    target: safe(&f.target),
+                    evidence: f
+                        .evidence
+                        .iter()
+                        .map(|e| Evidence { metric: safe(&e.metric), unit: safe(&e.unit), ..e.clone() })
+                        .collect(),
+                    actions: f
+                        .actions
+                        .iter()
+                        .map(|a| ReportAction {
+                            id: safe(&a.id),
+                            title: safe(&a.title),
+                            detail: safe(&a.detail),
+                            hook: a.hook.as_ref().map(safe),
+                            params: a.params.iter().map(|(k, v)| (safe(k), safe(v))).collect(),
+                            raised_by: a.raised_by.iter().map(safe).collect(),
+                            ..a.clone()
+                        })
+                        .collect(),
+                    ..f.clone()
+                })
+                .collect(),
+            plugins: self
+                .plugins
+                .iter()
+                .map(|p| PluginRun {
+                    name: safe(&p.name),
+                    version: safe(&p.version),
+                    origin: safe(&p.origin),
+                    error: p.error.as_ref().map(safe),
+                    note: p.note.as_ref().map(safe),
+                    ..p.clone()
+                })
+                .collect(),
+            snapshot_meta: Meta {
+                hostname: safe(&meta.hostname),
+                os: safe(&meta.os),
+                kernel: safe(&meta.kernel),
+                sources: meta.sources.iter().map(safe).collect(),
+                ..meta.clone()
+            },
         }
     }
 }
