@@ -40,7 +40,8 @@ const AGENTS: [&str; 3] = [
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let lines: u64 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
-    let scans: u64 = args.iter().position(|a| a == "--scan-paths").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0);
+    let scans: u64 =
+        args.iter().position(|a| a == "--scan-paths").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0);
     let mut scanner = SplitMix(7);
     let mut scanned = 0u64;
     let mut rng = SplitMix(42);

@@ -145,9 +145,10 @@ impl Journal {
         let created = crate::private::open_file(&path, OpenOptions::new().create_new(true).read(true).append(true));
         let (file, created) = match created {
             Ok(file) => (file, true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                (crate::private::open_file(&path, OpenOptions::new().read(true).append(true)).map_err(open_error)?, false)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (
+                crate::private::open_file(&path, OpenOptions::new().read(true).append(true)).map_err(open_error)?,
+                false,
+            ),
             Err(e) => return Err(open_error(e)),
         };
         if created {

@@ -180,7 +180,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_secs(60)).await;
             });
             let started = std::time::Instant::now();
-            let result = request(&url, "text/plain", None, Duration::from_millis(300)).await;
+            let result = request(&url, "text/plain", None, Duration::from_millis(300), 1 << 20).await;
             (result, started.elapsed())
         });
         let (result, took) = error;
