@@ -497,7 +497,12 @@ fn family_world(on_term: &str, stop_grace_ms: i64) -> World {
              echo $$ > {dir}/hook.pid\nwait"
         ),
     );
-    world.bind("family", &[&hook], 300_000, table(&[("stop_grace_ms", stop_grace_ms.into())]));
+    world.bind(
+        "family",
+        &[&hook],
+        300_000,
+        table(&[("stop_grace_ms", stop_grace_ms.into()), ("params", params("note = \"text\""))]),
+    );
     world.propose("family", &[("note", "in flight")]);
     world
 }
@@ -935,6 +940,14 @@ fn bind_set_config_key(world: &mut World, config: &Path, verify: &str) {
             ("verify", toml::Value::Array(vec![verify.into()])),
             ("rollback", toml::Value::Array(vec![set.clone().into()])),
             ("env", env_table(&[("PERFSAGE_ALLOWED_FILES", &file)])),
+            (
+                "params",
+                params(&format!(
+                    "file = {{ type = \"path\", roots = [\"{file}\"] }}\n\
+                     key = {{ type = \"key\", allow = [\"a\", \"b\"] }}\n\
+                     value = {{ type = \"integer\", min = 0, max = 100 }}"
+                )),
+            ),
         ]),
     );
 }

@@ -225,7 +225,7 @@ fn postgres_missing_index_is_planned_applied_verified_and_rolled_back() {
     assert_eq!(pg_indexes(&crm.name, "contacts"), ["contacts_pkey"]);
     let again = run_hook("pg-create-index.sh", "rollback", &run, step);
     assert_eq!(again.status.code(), Some(2), "a second rollback has nothing of its own to drop");
-    assert!(stderr(&again).contains("was not created by this hook"));
+    assert!(stderr(&again).contains("was not created by run"), "{}", stderr(&again));
 }
 
 fn my_indexes(schema: &str, table: &str) -> Vec<String> {

@@ -242,6 +242,11 @@ fn on_a_terminal(command: &mut Command, answer: &str) -> Output {
 }
 
 /// A built-in script run directly (bypassing perfsage): phase apply, for real.
+fn clean_now_in_60_days() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    (now + 60 * 86_400).to_string()
+}
+
 fn run_script(script: &str, env: &[(String, String)]) -> Output {
     let mut command = Command::new(repo_root().join("rules/hooks").join(script));
     command
@@ -249,6 +254,10 @@ fn run_script(script: &str, env: &[(String, String)]) -> Output {
         .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .env("PERFSAGE_PHASE", "apply")
         .env("PERFSAGE_DRY_RUN", "0")
+        .env("PERFSAGE_RUN", "payloads")
+        // clean-old-files judges age by change time too, which no test can set:
+        // "now" is taken 60 days ahead (the other scripts ignore the variable).
+        .env("PERFSAGE_CLEAN_NOW", clean_now_in_60_days())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     command.output().expect("cannot run the hook script")
 }
