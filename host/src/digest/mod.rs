@@ -41,7 +41,7 @@ pub mod fingerprint;
 pub mod pglog;
 pub mod slowlog;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -298,14 +298,7 @@ impl Partial {
 
     /// Whether a class not kept yet may be: reserved, or a free slot (which it takes).
     fn admit(&mut self, text: &[u8]) -> bool {
-        if self.admission.reserved.contains(text) {
-            true
-        } else if self.new_kept < self.admission.new_slots {
-            self.new_kept += 1;
-            true
-        } else {
-            false
-        }
+        self.admission.admit(text, &mut self.new_kept)
     }
 
     fn read(
@@ -338,25 +331,6 @@ impl Partial {
             }
         })?;
         Ok(partial)
-    }
-
-    /// The classes kept once `chunks` (consecutive stretches of one log, in
-    /// order, all read with `admission`) are merged in order: the rule of
-    /// [`Partial::merge`], over the class names only.
-    fn kept_after_merge(chunks: &[Partial], admission: &Admission) -> HashSet<Box<[u8]>> {
-        let mut probe = Partial::new(admission.clone());
-        let mut kept: HashSet<Box<[u8]>> = HashSet::new();
-        for chunk in chunks {
-            let mut fresh: Vec<(&Box<[u8]>, u64)> =
-                chunk.classes.iter().filter(|(t, _)| !kept.contains(*t)).map(|(t, a)| (t, a.first_seen)).collect();
-            fresh.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
-            for (text, _) in fresh {
-                if probe.admit(text) {
-                    kept.insert(text.clone());
-                }
-            }
-        }
-        kept
     }
 
     /// Fold a later stretch into this one. Its new classes are admitted in
@@ -529,7 +503,9 @@ pub fn digest_file(path: &Path, threads: usize, settings: &SlowLogSettings) -> i
     let admission = if refold.is_empty() {
         admission
     } else {
-        let kept = Admission::only(Partial::kept_after_merge(&partials, &admission));
+        let kept = Admission::only(
+            admission.kept_after_merge(partials.iter().map(|p| p.classes.iter().map(|(t, a)| (t, a.first_seen)))),
+        );
         let again: Vec<(u64, u64)> = refold.iter().map(|i| ranges[*i]).collect();
         for (i, partial) in refold.iter().zip(read_ranges(path, kind, &again, settings, &kept)?) {
             partials[*i] = partial;

@@ -65,6 +65,44 @@ impl Admission {
     pub fn only(routes: HashSet<Box<[u8]>>) -> Admission {
         Admission { reserved: Arc::new(routes), new_slots: 0 }
     }
+
+    /// Whether a name not kept yet may be: reserved, or a free slot, which it
+    /// takes (`taken` counts the slots used so far).
+    pub fn admit(&self, name: &[u8], taken: &mut usize) -> bool {
+        if self.reserved.contains(name) {
+            true
+        } else if *taken < self.new_slots {
+            *taken += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The names kept once `chunks` (the names each stretch of input saw, with
+    /// where each was first seen; stretches in input order, all read with this
+    /// admission) are merged in order: new names of a later stretch are
+    /// admitted in order of first appearance (ties by name). Access-log routes
+    /// and slow-log classes both merge by this one rule, so the kept set does
+    /// not depend on how the input was split.
+    pub fn kept_after_merge<'a, C>(&self, chunks: impl IntoIterator<Item = C>) -> HashSet<Box<[u8]>>
+    where
+        C: IntoIterator<Item = (&'a Box<[u8]>, u64)>,
+    {
+        let mut taken = 0;
+        let mut kept: HashSet<Box<[u8]>> = HashSet::new();
+        for chunk in chunks {
+            let mut fresh: Vec<(&Box<[u8]>, u64)> =
+                chunk.into_iter().filter(|(name, _)| !kept.contains(*name)).collect();
+            fresh.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+            for (name, _) in fresh {
+                if self.admit(name, &mut taken) {
+                    kept.insert(name.clone());
+                }
+            }
+        }
+        kept
+    }
 }
 
 /// What one route saw.
@@ -191,38 +229,12 @@ impl Accumulator {
 
     /// Whether a route not kept yet may be: reserved, or a free slot (which it takes).
     fn admit(&mut self, route: &[u8]) -> bool {
-        if self.admission.reserved.contains(route) {
-            true
-        } else if self.new_kept < self.admission.new_slots {
-            self.new_kept += 1;
-            true
-        } else {
-            false
-        }
+        self.admission.admit(route, &mut self.new_kept)
     }
 
     /// How many requests were folded into `(other)`.
     pub fn folded_requests(&self) -> u64 {
         self.other.as_ref().map_or(0, |o| o.requests)
-    }
-
-    /// The routes kept once `chunks` (accumulators of consecutive stretches
-    /// of input, in input order, all made with `admission`) are merged in
-    /// order: the same rule as [`Accumulator::merge`], over route names only.
-    pub fn kept_after_merge(chunks: &[Accumulator], admission: &Admission) -> HashSet<Box<[u8]>> {
-        let mut probe = Accumulator::new(admission.clone());
-        let mut kept: HashSet<Box<[u8]>> = HashSet::new();
-        for chunk in chunks {
-            let mut fresh: Vec<(&Box<[u8]>, u64)> =
-                chunk.routes.iter().filter(|(r, _)| !kept.contains(*r)).map(|(r, s)| (r, s.first_seen)).collect();
-            fresh.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
-            for (route, _) in fresh {
-                if probe.admit(route) {
-                    kept.insert(route.clone());
-                }
-            }
-        }
-        kept
     }
 
     /// Count one parsed line under `route`.

@@ -226,7 +226,9 @@ impl AccessLogSource {
         let admission = if refold.is_empty() {
             admission.clone()
         } else {
-            let kept = Admission::only(Accumulator::kept_after_merge(&chunks, admission));
+            let kept = Admission::only(
+                admission.kept_after_merge(chunks.iter().map(|c| c.routes.iter().map(|(r, s)| (r, s.first_seen)))),
+            );
             let again: Vec<(u64, u64)> = refold.iter().map(|i| ranges[*i]).collect();
             for (i, chunk) in refold.iter().zip(self.parse_ranges(path, &again, &kept, &|_| {})?) {
                 chunks[*i] = chunk;
