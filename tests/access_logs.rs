@@ -4,13 +4,11 @@
 //! and gzip (one stream); corrupt lines; JSON lines and a custom
 //! `log_format`; and `run --access-log` checked by the endpoint rules.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use support::*;
+use crate::support::*;
 
 /// (method, path with `{}` for an id, expected route, base latency ms)
 const ROUTES: [(&str, &str, &str, u64); 5] = [

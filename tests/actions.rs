@@ -5,15 +5,13 @@
 //! it needs, and works from the `idle` fixture snapshot unless it needs a live
 //! machine (verification).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// One test's world: a temp dir with the pack, hooks, state and cache.
 struct World {

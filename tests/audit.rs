@@ -3,8 +3,6 @@
 //! mode under real signals (SIGTERM, SIGKILL), and the exports checked by
 //! the real consumers: `promtool check metrics` and headless Chromium.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -14,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{fixture, json, output, perfsage, stderr, stdout, test_plugin};
+use crate::support::{fixture, json, output, perfsage, stderr, stdout, test_plugin};
 
 const IDLE: &str = "rules/snapshots/idle.json";
 const BUSY: &str = "audits/crm-web-1-busy.json";
@@ -598,7 +596,7 @@ fn the_html_report_renders_its_charts_in_headless_chromium_and_loads_nothing() {
 #[test]
 fn the_systemd_units_pass_systemd_analyze_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let units = support::repo_root().join("deploy/systemd");
+    let units = crate::support::repo_root().join("deploy/systemd");
     for unit in ["perfsage-audit.service", "perfsage-audit.timer"] {
         // verify checks that ExecStart's binary exists: point it at the one under test.
         let text = std::fs::read_to_string(units.join(unit)).unwrap();
@@ -620,7 +618,7 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
 #[test]
 fn a_stalled_database_source_degrades_the_audit_and_the_service_goes_on() {
     let state = State::new();
-    let stalled = support::db::StalledServer::start();
+    let stalled = crate::support::db::StalledServer::start();
     let pg = format!("postgresql://perfsage@127.0.0.1:{}/shop", stalled.port);
     let my = format!("mysql://perfsage@127.0.0.1:{}/shop", stalled.port);
     let sources = ["--window", "100ms", "--source-timeout", "1s", "--postgres", &pg, "--mysql", &my];
@@ -649,7 +647,7 @@ fn a_stalled_database_source_degrades_the_audit_and_the_service_goes_on() {
 /// stalled database sources could take (the default source timeout).
 #[test]
 fn every_deployment_bounds_an_audit_beyond_the_source_timeout() {
-    let root = support::repo_root();
+    let root = crate::support::repo_root();
     let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
     let pack: toml::Table = toml::from_str(&read("rules/default.toml")).unwrap();
     let source_s = pack["sources"]["timeout_ms"].as_integer().unwrap() / 1000;

@@ -1,11 +1,9 @@
 //! End-to-end tests of the `perfsage` command line: run, snapshot, check,
 //! plugin list, rule-pack errors, exit codes and the compile cache.
 
-mod support;
-
 use std::path::Path;
 
-use support::*;
+use crate::support::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -133,7 +131,7 @@ fn plugin_list_shows_builtins_and_external_plugins() {
     }
     assert!(text.contains("built-in"));
     assert!(text.contains(&echo.display().to_string()));
-    assert!(text.contains(perfsage::model::CONTRACT_VERSION), "contract version shown");
+    assert!(text.contains(perfsage_model::CONTRACT_VERSION), "contract version shown");
     assert!(text.contains("load_per_core_high = 1"), "parameters with defaults");
 }
 

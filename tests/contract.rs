@@ -3,10 +3,8 @@
 //! message naming both versions. Each test plugin (tests/plugins/*-contract)
 //! is built from a copy of the real WIT with only the version changed.
 
-mod support;
-
-use perfsage::model::CONTRACT_VERSION;
-use support::*;
+use crate::support::*;
+use perfsage_model::CONTRACT_VERSION;
 
 fn check_with(plugin: &str) -> (std::process::Output, serde_json::Value) {
     let cache = tempfile::tempdir().unwrap();

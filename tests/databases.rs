@@ -5,13 +5,11 @@
 //! collects with `perfsage`, checks the numbers, and drops everything in a
 //! `Drop` guard, so a failing assertion leaves nothing behind.
 
-mod support;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::support::db::{StalledServer, mariadb_addr, mariadb_at, postgres_addr, runtime};
+use crate::support::*;
 use serde_json::Value;
-use support::db::{StalledServer, mariadb_addr, mariadb_at, postgres_addr, runtime};
-use support::*;
 
 /// The PostgreSQL server as its superuser, without a database.
 fn pg_admin() -> String {
@@ -506,7 +504,7 @@ fn postgres_statements_that_could_run_user_functions_are_not_explained() {
          create function canary_to(x int) returns canary_t language plpgsql immutable
            as $$ begin return row(x)::canary_t; end $$;
          create cast (int as canary_t) with function canary_to(int);
-         select pg_stat_statements_reset();",
+         select pg_stat_statements_reset(0, (select oid from pg_database where datname = current_database()), 0);",
     );
     session.run(
         "select canary_bump(id) from accounts where id = 1;

@@ -10,14 +10,12 @@
 //! Needs `pg_stat_statements` in PostgreSQL's `shared_preload_libraries` and
 //! MariaDB's `performance_schema` on; `.ci/databases.sh` sets both.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use crate::support::db::{MARIADB as MY_ADMIN, mariadb as my, mariadb_at as my_at, runtime};
+use crate::support::*;
 use serde_json::Value;
-use support::db::{MARIADB as MY_ADMIN, mariadb as my, mariadb_at as my_at, runtime};
-use support::*;
 
 const PG_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 const CONTACTS: u32 = 60_000;
@@ -88,7 +86,7 @@ impl PgCrm {
                  insert into activities select g, 1 + g % {CONTACTS}, 'call', g % 2 = 0
                    from generate_series(1, 20000) g;
                  analyze;
-                 select pg_stat_statements_reset();"
+                 select pg_stat_statements_reset(0, (select oid from pg_database where datname = current_database()), 0);"
             );
             client.batch_execute(&sql).await.unwrap();
         });
@@ -481,7 +479,7 @@ fn index_hooks_refuse_every_payload_and_never_reach_the_server() {
         };
         let before = indexes(script);
         for (param, _) in valid {
-            for (name, payload) in support::payloads::payloads(&canary) {
+            for (name, payload) in crate::support::payloads::payloads(&canary) {
                 let out = run(param, &payload);
                 assert_eq!(out.status.code(), Some(2), "{script} refuses {param} = {name}: {}", stderr(&out));
                 assert!(

@@ -1,11 +1,9 @@
 //! End-to-end tests of `perfsage digest` over slow logs written the way
 //! MariaDB and MySQL write them, with corrupt entries among them.
 
-mod support;
-
 use std::fmt::Write;
 
-use support::*;
+use crate::support::*;
 
 /// 100 runs of one lookup (1..=100 ms), 10 IN-list queries of growing length,
 /// a MySQL-style entry, and two corrupt entries.

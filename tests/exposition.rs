@@ -7,9 +7,7 @@
 //!   own characters) makes the parser panic, and a generated valid exposition
 //!   rendered to text parses back to what was generated, in both formats.
 
-mod support;
-
-use perfsage::sources::prometheus::exposition::{self, Exposition, Format, MetricType};
+use perfsage_sources::prometheus::exposition::{self, Exposition, Format, MetricType};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -53,7 +51,7 @@ fn to_json(exposition: &Exposition) -> Value {
 
 #[test]
 fn fixtures_parse_to_the_expected_families() {
-    let dir = support::fixture("exposition");
+    let dir = crate::support::fixture("exposition");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -95,7 +93,7 @@ struct Case {
 
 #[test]
 fn malformed_input_is_refused_with_its_line() {
-    let text = std::fs::read_to_string(support::fixture("exposition/malformed.toml")).unwrap();
+    let text = std::fs::read_to_string(crate::support::fixture("exposition/malformed.toml")).unwrap();
     let cases: Cases = toml::from_str(&text).unwrap();
     assert!(cases.case.len() >= 20);
     for case in cases.case {
@@ -119,7 +117,7 @@ fn the_fleet_generator_writes_valid_openmetrics() {
     // What promtool backfills in tests/prometheus.rs and bench/fleet.sh; node_exporter's
     // own page is parsed there too, against the running exporter.
     let mut out = Vec::new();
-    support::fleet_gen::write_fleet(&mut out, 3, 0, 60, 30).unwrap();
+    crate::support::fleet_gen::write_fleet(&mut out, 3, 0, 60, 30).unwrap();
     let parsed = exposition::parse(&out, Format::detect(None, &out)).unwrap();
     assert_eq!(parsed.family("node_cpu_seconds").unwrap().kind, MetricType::Counter);
     // 3 instances × 2 cores × 5 modes × 3 points.

@@ -3,19 +3,17 @@
 //! refuse the same payloads when called directly, and plugin text that would
 //! rewrite a terminal is shown escaped.
 //!
-//! Data-driven: every payload of `support::payloads` × every built-in hook ×
+//! Data-driven: every payload of `crate::support::payloads` × every built-in hook ×
 //! every parameter, the other parameters holding values the hook accepts.
 //! (The index hooks against the real databases are in `tests/db_index.rs`,
 //! which runs under the database lock.)
-
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use support::payloads::payloads;
-use support::*;
+use crate::support::payloads::payloads;
+use crate::support::*;
 
 /// Each built-in hook with parameters it accepts (set-config-key allows no key
 /// in the default pack, so it is refused whatever its values).

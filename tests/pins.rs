@@ -4,11 +4,9 @@
 //! is pinned again. The change is real: a custom section appended to a real
 //! component, which stays a valid, loadable plugin.
 
-mod support;
-
 use std::path::Path;
 
-use support::*;
+use crate::support::*;
 
 fn plugin_status(report: &serde_json::Value, name: &str) -> (String, String) {
     let p = report["plugins"].as_array().unwrap().iter().find(|p| p["name"] == name).expect("plugin in report");

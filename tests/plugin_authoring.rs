@@ -9,12 +9,10 @@
 //! The scaffolded crates build into their own target directory under the
 //! workspace's target/, so reruns only recompile the crate itself.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 /// Scaffold `name` (in a fresh temporary directory, so outside the repository's
 /// workspace), optionally edit its `check`, and build it; returns (crate dir, wasm).

@@ -3,15 +3,13 @@
 //! replaced by a fresh entry of ours), and the modes of everything perfsage
 //! writes for itself, under a umask of 022 in the spawned perfsage.
 
-mod support;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::*;
 use sha2::{Digest, Sha256};
-use support::*;
 
 fn idle_snapshot() -> PathBuf {
     fixture("rules/snapshots/idle.json")

@@ -4,15 +4,13 @@
 //! delay), timeouts, unreachable targets, the open model, `run --probe`, and
 //! nginx's own access log read back by `perfsage logs`.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// How long the slow backend waits before answering.
 const SLOW_MS: u64 = 100;

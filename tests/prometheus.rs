@@ -18,8 +18,6 @@
 //! - an unreachable Prometheus, an https URL, an unreachable scrape target:
 //!   exit codes and messages.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,8 +25,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use perfsage::sources::prometheus::exposition::{self, Exposition, Format};
-use support::*;
+use crate::support::*;
+use perfsage_sources::prometheus::exposition::{self, Exposition, Format};
 
 /// A server process, killed by PID (and reaped) when dropped.
 struct Guard {
@@ -194,7 +192,7 @@ fn fleet_over_a_live_node_exporter_agrees_with_its_metrics() {
     std::thread::sleep(Duration::from_millis(1500));
     let cache = tempfile::tempdir().unwrap();
     let snapshots = tempfile::tempdir().unwrap();
-    let output = support::output(
+    let output = crate::support::output(
         perfsage(cache.path())
             .args(["fleet", "--prometheus", &prometheus.url(), "--selector", "job=\"node\"", "--window", "10s"])
             .args(["--at", &at.to_string(), "--format", "json", "--save-snapshots"])
@@ -246,8 +244,15 @@ fn run_scrape_host_and_scrape_read_a_live_node_exporter() {
     let cache = tempfile::tempdir().unwrap();
 
     // --scrape-host: the host sections are node_exporter's host, not this process's view.
-    let output =
-        support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape-host", &url]));
+    let output = crate::support::output(perfsage(cache.path()).args([
+        "snapshot",
+        "-o",
+        "-",
+        "--window",
+        "1s",
+        "--scrape-host",
+        &url,
+    ]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let snapshot = json(&output);
     let page = node_metrics(&node);
@@ -264,7 +269,7 @@ fn run_scrape_host_and_scrape_read_a_live_node_exporter() {
     assert!(snapshot["disks"].as_array().is_some_and(|d| !d.is_empty()));
 
     // --scrape: endpoints only; node_exporter has no request histograms, so none.
-    let output = support::output(
+    let output = crate::support::output(
         perfsage(cache.path()).args(["run", "--window", "500ms", "--scrape", &url, "--format", "json"]),
     );
     assert!(matches!(output.status.code(), Some(0 | 1)), "{}", stderr(&output));
@@ -329,8 +334,9 @@ fn run_scrape_turns_app_histograms_into_endpoints() {
     let port = serve_pages(vec![page("app-before.prom"), page("app-after.prom")]);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let cache = tempfile::tempdir().unwrap();
-    let output =
-        support::output(perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape", &url]));
+    let output = crate::support::output(
+        perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "1s", "--scrape", &url]),
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let snapshot = json(&output);
     assert!(snapshot["meta"]["sources"].as_array().unwrap().contains(&format!("scrape:{url}").into()));
@@ -380,7 +386,7 @@ fn run_scrape_turns_app_histograms_into_endpoints() {
     //   GET /api/contacts/:id cumulative: 500 650 740 791 809 812 812
     //     p95: rank 771.4 in (0.25, 0.5]: 0.25 + 0.25 × 31.4/51 = 403.922 ms
     let path = fixture("scrape/app-after.prom");
-    let output = support::output(
+    let output = crate::support::output(
         perfsage(cache.path()).args(["snapshot", "-o", "-", "--window", "200ms", "--scrape"]).arg(&path),
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -418,7 +424,7 @@ fn a_backfilled_fleet_names_its_bottlenecks() {
 
     let cache = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let output = support::output(
+    let output = crate::support::output(
         perfsage(cache.path())
             .args(["fleet", "--prometheus", &prometheus.url(), "--selector", "{job=\"node\"}", "--window", "5m"])
             .args(["--at", &end.to_string(), "--concurrency", "4", "--format", "json", "--fail-on", "high"]),
@@ -487,8 +493,11 @@ fn unreachable_servers_are_clear_errors() {
     let cache = tempfile::tempdir().unwrap();
     let closed = free_port();
 
-    let output =
-        support::output(perfsage(cache.path()).args(["fleet", "--prometheus", &format!("http://127.0.0.1:{closed}")]));
+    let output = crate::support::output(perfsage(cache.path()).args([
+        "fleet",
+        "--prometheus",
+        &format!("http://127.0.0.1:{closed}"),
+    ]));
     assert_eq!(output.status.code(), Some(3), "a source that answered nothing: exit 3");
     let message = stderr(&output);
     assert!(message.contains("perfsage: error: the fleet could not be read"), "{message}");
@@ -496,14 +505,17 @@ fn unreachable_servers_are_clear_errors() {
     assert!(message.contains(&format!("cannot connect to 127.0.0.1:{closed}")), "{message}");
     assert!(message.contains("Connection refused"), "{message}");
 
-    let output =
-        support::output(perfsage(cache.path()).args(["fleet", "--prometheus", "https://prometheus.example:9090"]));
+    let output = crate::support::output(perfsage(cache.path()).args([
+        "fleet",
+        "--prometheus",
+        "https://prometheus.example:9090",
+    ]));
     assert_eq!(output.status.code(), Some(2), "an https URL is a usage error");
     assert!(stderr(&output).contains("https is not supported"), "{}", stderr(&output));
 
     // A scrape target that cannot be reached is a failed source: the rest is still checked.
     let url = format!("http://127.0.0.1:{closed}/metrics");
-    let output = support::output(
+    let output = crate::support::output(
         perfsage(cache.path()).args(["run", "--window", "200ms", "--scrape", &url, "--format", "json"]),
     );
     assert_eq!(output.status.code(), Some(3));
@@ -517,7 +529,7 @@ fn unreachable_servers_are_clear_errors() {
     // An exposition that does not parse names the line.
     let bad = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bad.path(), "ok 1\nbroken{le=\"1\" 2\n").unwrap();
-    let output = support::output(
+    let output = crate::support::output(
         perfsage(cache.path()).args(["run", "--window", "200ms", "--format", "json", "--scrape"]).arg(bad.path()),
     );
     assert_eq!(output.status.code(), Some(3));

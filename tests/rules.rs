@@ -2,15 +2,12 @@
 //! through the real sandbox against the built-in plugin it names, with the
 //! fixture snapshot in and the expected findings out.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use perfsage::cases::run_case_file;
-use perfsage::model::Snapshot;
-use perfsage::plugins::{Limits, Runtime, builtin_plugins};
-use support::fixture;
+use crate::support::{builtin_engine, fixture};
+use perfsage_engine::cases::run_case_file;
+use perfsage_model::Snapshot;
 
 fn case_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("rules"))
@@ -24,9 +21,9 @@ fn case_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_built_in_plugin_has_cases_and_every_case_holds() {
-    let mut runtime = Runtime::new(Limits::default(), None).unwrap();
-    let (plugins, failed) = runtime.load_all(builtin_plugins());
-    assert!(failed.is_empty(), "built-ins failed to load: {failed:?}");
+    let engine = builtin_engine();
+    let (runtime, plugins) = (engine.runtime(), engine.loaded());
+    assert!(engine.failed().is_empty(), "built-ins failed to load: {:?}", engine.failed());
     let files = case_files();
     let covered: BTreeSet<String> =
         files.iter().map(|f| f.file_stem().unwrap().to_string_lossy().into_owned()).collect();
@@ -38,7 +35,7 @@ fn every_built_in_plugin_has_cases_and_every_case_holds() {
     for file in &files {
         let name = file.file_stem().unwrap().to_string_lossy();
         let plugin = plugins.iter().find(|p| p.info.name == name).unwrap();
-        let outcomes = run_case_file(&runtime, plugin, file).unwrap_or_else(|e| panic!("{e}"));
+        let outcomes = run_case_file(runtime, plugin, file).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             outcomes.len() >= 3,
             "{}: needs cases where the plugin fires and where it stays silent",
@@ -71,16 +68,15 @@ fn fixture_snapshots_are_exactly_serialized_snapshots() {
 fn built_in_findings_are_well_formed() {
     // The shape every built-in finding keeps, over every fixture: the plugin's
     // rule prefix, evidence, one to four actions with distinct ids and a detail.
-    let mut runtime = Runtime::new(Limits::default(), None).unwrap();
-    let (plugins, _) = runtime.load_all(builtin_plugins());
+    let engine = builtin_engine();
     for entry in std::fs::read_dir(fixture("rules/snapshots")).unwrap() {
-        let snapshot = perfsage::snapshot::load(&entry.unwrap().path()).unwrap();
-        for plugin in &plugins {
+        let snapshot = perfsage_snapshot::load(&entry.unwrap().path()).unwrap();
+        for plugin in engine.loaded() {
             if plugin.info.needs.iter().any(|s| !snapshot.has(*s)) {
                 continue;
             }
-            let config = perfsage::rulepack::resolve_params(&plugin.info, &toml::Table::new()).unwrap();
-            for f in runtime.check(plugin, &snapshot, &config).unwrap() {
+            let config = &engine.plans()[&plugin.info.name].config;
+            for f in engine.runtime().check(plugin, &snapshot, config).unwrap() {
                 let at = format!("{} {} {}", plugin.info.name, f.rule, f.target);
                 assert!(f.rule.starts_with(&format!("{}/", plugin.info.name)), "{at}: rule id lacks the prefix");
                 assert!(!f.evidence.is_empty(), "{at}: no evidence");

@@ -2,11 +2,9 @@
 //! (tests/plugins) fails alone with a clear reason, the built-in plugins still
 //! report, the exit code is 3, and nothing hangs.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn idle_snapshot() -> std::path::PathBuf {
     fixture("rules/snapshots/idle.json")

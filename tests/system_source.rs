@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use perfsage::model::{SCHEMA_VERSION, Snapshot};
-use perfsage::sources::system::{SystemSample, SystemSource};
+use perfsage_model::{SCHEMA_VERSION, Snapshot};
+use perfsage_sources::system::{SystemSample, SystemSource};
 
 /// Collects with a 300 ms window while a thread of this process spins, so the test
 /// process ranks among the top processes by CPU whatever else the machine is doing.

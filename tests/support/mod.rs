@@ -2,7 +2,6 @@
 //! isolated cache, the fixtures, and the misbehaving test plugins of
 //! `tests/plugins`, built for wasm32-wasip2 once per test binary (cargo's own
 //! lock serializes builds across test binaries).
-#![allow(dead_code)] // each test binary uses a different subset
 
 pub mod db;
 pub mod fleet_gen;
@@ -13,7 +12,18 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The built-in plugins, loaded once per call with the default limits and
+/// no compile cache, as the engine loads them for a command.
+pub fn builtin_engine() -> perfsage_engine::Engine {
+    use perfsage_engine::runtime::{Limits, PluginSource};
+    let selection = perfsage_engine::PluginSelection {
+        sources: PluginSource::builtins(perfsage_builtin::PLUGINS),
+        ..Default::default()
+    };
+    perfsage_engine::Engine::load(Limits::default(), selection, &Default::default()).unwrap()
 }
 
 pub fn fixture(relative: &str) -> PathBuf {
