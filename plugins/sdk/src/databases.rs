@@ -5,10 +5,9 @@
 
 use crate::Database;
 
-/// The engine names the database sources write into `database.engine` and `query.engine`.
-pub const POSTGRESQL: &str = "postgresql";
-pub const MARIADB: &str = "mariadb";
-pub const MYSQL: &str = "mysql";
+/// The engine names the database sources write into `database.engine` and
+/// `query.engine` (defined by the contract crate).
+pub use perfsage_contract::engines::{MARIADB, MYSQL, POSTGRESQL};
 
 /// How many characters of a statement a target or title shows.
 pub const SHORT_TEXT_CHARS: usize = 60;

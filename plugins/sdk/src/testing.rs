@@ -42,7 +42,7 @@ pub fn only_sections(snapshot: &Snapshot, needs: &[Section]) -> Snapshot {
 pub fn empty_snapshot() -> Snapshot {
     Snapshot {
         meta: crate::Meta {
-            schema_version: 1,
+            schema_version: perfsage_contract::meta::SCHEMA_VERSION,
             taken_at_ms: 1_750_000_000_000,
             window_ms: 60_000,
             hostname: "crm-web-1".into(),
