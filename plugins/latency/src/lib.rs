@@ -12,7 +12,7 @@
 //! usually slow in its queries (add an index or paginate). Where the time
 //! goes between proxy and application is the `upstream` rule's question.
 
-use perfsage_sdk::endpoints::{apdex, cache_route, index_or_paginate, is_read, severity_by_ratio};
+use perfsage_sdk::endpoints::{apdex, cache_route, index_or_paginate, is_read};
 use perfsage_sdk::*;
 
 /// The `latency` rule plugin.
@@ -78,7 +78,7 @@ fn objective(endpoint: &Endpoint, o: &Objectives) -> Option<Finding> {
     if ratio <= 1.0 && !unhappy {
         return None;
     }
-    let severity = if ratio > 1.0 { severity_by_ratio(ratio) } else { Severity::Medium };
+    let severity = if ratio > 1.0 { severity::by_ratio(ratio) } else { Severity::Medium };
     let route = &endpoint.route;
     let apdex_text = score.map_or(String::new(), |a| format!(", Apdex {a:.2}"));
     let title = format!(

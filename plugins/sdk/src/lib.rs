@@ -32,7 +32,10 @@ pub mod builders;
 pub mod config;
 pub mod databases;
 pub mod endpoints;
+pub mod machine;
 pub mod metrics;
+pub mod processes;
+pub mod series;
 pub mod severity;
 pub mod testing;
 
