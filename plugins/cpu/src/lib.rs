@@ -110,7 +110,7 @@ fn utilization(cpu: &Cpu, busiest: &[&Process], threshold: f64) -> Option<Findin
     }
     // Busy is not slow: utilization stops at `high` once more than half of the
     // headroom above the threshold is gone; saturation tells how bad queueing is.
-    let severity = if cpu.utilization_pct >= (threshold + 100.0) / 2.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_past_half_headroom(cpu.utilization_pct, threshold);
     let title =
         format!("CPU {:.0}% busy across {} cores (threshold {threshold:.0}%)", cpu.utilization_pct, cpu.logical_cores);
     let finding = Finding::new("cpu/utilization", title, Category::Hardware, severity, "cpu").evidence(

@@ -135,7 +135,7 @@ fn peak(db: &Database, peak_pct: f64) -> Option<Finding> {
         return None;
     }
     let label = databases::label(&db.engine, &db.name);
-    let severity = if peak >= max { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(peak, max);
     let since = status(db, "Uptime")
         .map(|s| format!(" in the last {}", metrics::human_duration(s)))
         .unwrap_or_else(|| " since the server started".to_string());

@@ -178,7 +178,7 @@ fn inodes_used(fs: &Disk, threshold: f64) -> Option<Finding> {
 
 fn busy(fs: &Disk, threshold: f64) -> Option<Finding> {
     let busy_pct = fs.utilization_pct.filter(|busy| *busy > threshold)?;
-    let severity = if busy_pct >= (threshold + 100.0) / 2.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_past_half_headroom(busy_pct, threshold);
     let title = format!("{} on {} is busy {busy_pct:.0}% of the time (threshold {threshold:.0}%)", fs.device, fs.mount);
     let action =
         Action::new("disk.move-hot-data", format!("Move the hottest data off {}", fs.device), Category::Hardware)

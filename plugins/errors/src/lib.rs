@@ -75,11 +75,7 @@ fn rate(endpoint: &Endpoint, threshold: f64) -> Option<Finding> {
         return None;
     }
     let ratio = observed / threshold;
-    let severity = match ratio {
-        r if r >= 10.0 => Severity::Critical,
-        r if r >= 4.0 => Severity::High,
-        _ => Severity::Medium,
-    };
+    let severity = severity::rising(ratio, 4.0, 10.0);
     let route = &endpoint.route;
     let title = format!(
         "{route} fails {observed:.1}% of requests ({} of {}, threshold {threshold}%)",

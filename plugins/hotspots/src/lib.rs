@@ -65,7 +65,7 @@ export_rule!(Plugin);
 
 fn hotspot(endpoint: &Endpoint, service: &str, share: f64, threshold: f64) -> Finding {
     let route = &endpoint.route;
-    let severity = if share >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(share, 50.0);
     let title = format!(
         "{route} holds {share:.0}% of {service}'s server time ({} requests × {:.0} ms mean)",
         endpoint.requests, endpoint.latency.mean_ms

@@ -171,7 +171,7 @@ fn lock_waits(db: &Database, limits: &Limits) -> Option<Finding> {
         return None;
     }
     let label = databases::label(&db.engine, &db.name);
-    let severity = if waits >= limits.lock_waits_high { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(f64::from(waits), f64::from(limits.lock_waits_high));
     let title = format!("{label}: {waits} session(s) waiting for a lock");
     let mut finding = Finding::new("long-transactions/lock-waits", title, Category::Software, severity, label.clone())
         .evidence("sessions waiting for locks", waits as f64, 0.0, "")

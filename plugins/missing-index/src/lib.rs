@@ -161,12 +161,8 @@ fn statement_finding(query: &Query, all: &[Query], databases: &[Database], limit
         metrics::human_count(rows_per_call)
     );
     let mut finding =
-        Finding::new("missing-index/statement", title, Category::Software, severity(rows_per_call), target).evidence(
-            "rows read per call",
-            rows_per_call,
-            limits.min_rows,
-            "rows",
-        );
+        Finding::new("missing-index/statement", title, Category::Software, severity_by_rows(rows_per_call), target)
+            .evidence("rows read per call", rows_per_call, limits.min_rows, "rows");
     if let Some(ratio) = ratio {
         finding = finding.evidence("rows examined per row returned", ratio, limits.min_examined_ratio, "");
     }
@@ -264,7 +260,7 @@ fn table_finding(db: &Database, table: &TableStat, queries: &[Query], limits: &L
     );
     let target = format!("{} {name}", db.name);
     Some(
-        Finding::new("missing-index/table", title, Category::Software, severity(per_scan), target)
+        Finding::new("missing-index/table", title, Category::Software, severity_by_rows(per_scan), target)
             .evidence("rows read per sequential scan", per_scan, limits.min_rows, "rows")
             .evidence("sequential scans", table.seq_scans as f64, limits.min_seq_scans as f64, "")
             .action(
@@ -286,12 +282,9 @@ fn table_finding(db: &Database, table: &TableStat, queries: &[Query], limits: &L
     )
 }
 
-fn severity(rows_per_call: f64) -> Severity {
-    match rows_per_call {
-        r if r >= 1_000_000.0 => Severity::Critical,
-        r if r >= 100_000.0 => Severity::High,
-        _ => Severity::Medium,
-    }
+/// Rows a call or a scan reads: `high` from 100,000, `critical` from 1,000,000.
+fn severity_by_rows(rows: f64) -> Severity {
+    severity::rising(rows, 100_000.0, 1_000_000.0)
 }
 
 /// The statement on one line, cut at 120 characters.

@@ -81,11 +81,7 @@ fn concurrency(endpoints: &[Endpoint], workers: f64, threshold: f64) -> Vec<Find
             if utilization <= threshold {
                 return None;
             }
-            let severity = match utilization {
-                u if u >= 100.0 => Severity::Critical,
-                u if u >= 90.0 => Severity::High,
-                _ => Severity::Medium,
-            };
+            let severity = severity::rising(utilization, 90.0, 100.0);
             let title = format!(
                 "{service} keeps {concurrency:.0} requests in flight for {workers:.0} workers ({utilization:.0}% busy, threshold {threshold:.0}%)"
             );
@@ -137,7 +133,7 @@ fn load_latency(series: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
             "{service}'s latency rises with load: {busy:.0} ms in its busiest minutes vs {quiet:.0} ms in its quietest (correlation {r:.2})"
         );
         let busiest_rpm = points.last().map_or(0.0, |p| p.0);
-        let severity = if growth >= 2.0 * knee.growth { Severity::High } else { Severity::Medium };
+        let severity = severity::high_from(growth, 2.0 * knee.growth);
         findings.push(
             Finding::new("saturation/load-latency", title, Category::Software, severity, format!("service {service}"))
                 .evidence("latency growth, busiest vs quietest quarter", growth, knee.growth, "x")

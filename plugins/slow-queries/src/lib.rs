@@ -216,7 +216,7 @@ fn targets_of(engine: &str, database: &str, q: &Query, group: &[&Query]) -> (Str
 
 fn hotspot(stats: &Stats, limits: &Limits) -> Finding {
     let q = stats.query;
-    let severity = if stats.share >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(stats.share, 50.0);
     let title = format!(
         "`{}` holds {:.0}% of {}'s statement time ({} calls × {:.1} ms mean)",
         stats.short, stats.share, stats.label, q.calls, q.mean_ms

@@ -165,7 +165,7 @@ fn disk_tables(db: &Database, limits: &Limits) -> Option<Finding> {
         return None;
     }
     let label = databases::label(&db.engine, &db.name);
-    let severity = if share >= limits.max_disk_share * 2.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(share, limits.max_disk_share * 2.0);
     let title = format!(
         "{label}: {:.0}% of internal temporary tables go to disk ({} of {}, threshold {:.0}%)",
         share * 100.0,

@@ -94,7 +94,7 @@ export_rule!(Plugin);
 
 fn proxy_overhead(e: &Endpoint, overhead_ms: f64, overhead_pct: f64, threshold: f64) -> Finding {
     let route = &e.route;
-    let severity = if overhead_pct >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(overhead_pct, 50.0);
     let title = format!(
         "{route} spends {overhead_ms:.0} ms of its {:.0} ms mean outside the application ({overhead_pct:.0}%)",
         e.latency.mean_ms
@@ -125,7 +125,7 @@ fn proxy_overhead(e: &Endpoint, overhead_ms: f64, overhead_pct: f64, threshold: 
 
 fn application(e: &Endpoint, upstream: &Latency, app_share: f64, slow: f64) -> Finding {
     let route = &e.route;
-    let severity = if e.latency.p95_ms >= 4.0 * slow { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(e.latency.p95_ms, 4.0 * slow);
     let title = format!(
         "{route} is slow in the application: upstream p95 {:.0} ms, {app_share:.0}% of its time",
         upstream.p95_ms

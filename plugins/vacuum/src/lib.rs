@@ -138,7 +138,7 @@ fn dead_rows(ctx: &Ctx, limits: &Limits) -> Option<Finding> {
     if share < limits.dead_pct {
         return None;
     }
-    let severity = if share >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(share, 50.0);
     let title = format!(
         "{}: {} dead rows, {share:.0}% of the table (threshold {:.0}%)",
         ctx.target(),
