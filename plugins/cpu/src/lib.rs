@@ -89,7 +89,7 @@ impl Rule for Plugin {
 
     fn check(snapshot: &Snapshot, config: &Config) -> Result<Vec<Finding>, String> {
         let cpu = snapshot.cpu.as_ref().ok_or("the snapshot has no cpu section")?;
-        let busiest = busiest_processes(snapshot.processes.as_deref().unwrap_or_default());
+        let busiest = processes::busiest_by_cpu(snapshot.processes.as_deref().unwrap_or_default(), NAMED_PROCESSES);
         Ok([
             utilization(cpu, &busiest, config.number("utilization_high_pct")),
             saturation(cpu, &busiest, config.number("load_per_core_high")),
@@ -249,14 +249,6 @@ fn add_cores(cpu: &Cpu, overload: f64) -> Action {
         .impact(0.8)
         .confidence(confidence)
         .effort(Level::High)
-}
-
-/// The busiest processes by CPU, ties broken by name then pid.
-fn busiest_processes(processes: &[Process]) -> Vec<&Process> {
-    let mut busy: Vec<&Process> = processes.iter().filter(|p| p.cpu_pct > 0.0).collect();
-    busy.sort_by(|a, b| b.cpu_pct.total_cmp(&a.cpu_pct).then_with(|| a.name.cmp(&b.name)).then(a.pid.cmp(&b.pid)));
-    busy.truncate(NAMED_PROCESSES);
-    busy
 }
 
 #[cfg(test)]

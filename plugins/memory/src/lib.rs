@@ -78,7 +78,7 @@ impl Rule for Plugin {
         let available_low_pct = config.number("available_low_pct");
         let relief = Relief {
             memory,
-            largest: largest_processes(snapshot.processes.as_deref().unwrap_or_default()),
+            largest: processes::largest_by_rss(snapshot.processes.as_deref().unwrap_or_default(), NAMED_PROCESSES),
             available_low_pct,
         };
         Ok([
@@ -274,14 +274,6 @@ fn lower_swappiness(impact: f64, confidence: f64) -> Action {
         .hook("sysctl-set")
         .param("key", "vm.swappiness")
         .param("value", LOW_SWAPPINESS)
-}
-
-/// The largest processes by resident memory, ties broken by name then pid.
-fn largest_processes(processes: &[Process]) -> Vec<&Process> {
-    let mut largest: Vec<&Process> = processes.iter().filter(|p| p.rss_bytes > 0).collect();
-    largest.sort_by(|a, b| b.rss_bytes.cmp(&a.rss_bytes).then_with(|| a.name.cmp(&b.name)).then(a.pid.cmp(&b.pid)));
-    largest.truncate(NAMED_PROCESSES);
-    largest
 }
 
 #[cfg(test)]
