@@ -110,11 +110,11 @@ impl Rule for Plugin {
             pool_max_ram_pct: config.number("buffer_pool_max_ram_pct"),
             sb_min_ram_pct: config.number("shared_buffers_min_ram_pct"),
             sb_target_ram_pct: config.number("shared_buffers_target_ram_pct"),
-            ram: snapshot.memory.as_ref().map(|m| m.total_bytes as f64).filter(|r| *r > 0.0),
+            ram: machine::ram_bytes(snapshot),
         };
         let mut findings: Vec<Finding> =
             databases.iter().flat_map(|db| [hit_ratio(db, &limits), buffer_size(db, &limits)]).flatten().collect();
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }

@@ -25,7 +25,7 @@
 //! statement, and the memory each connection costs), and
 //! `db.find-lock-or-slow-query` for piled-up running threads. All manual.
 
-use perfsage_sdk::databases::{self, POSTGRESQL, is_mysql_family, status};
+use perfsage_sdk::databases::{self, POSTGRESQL, is_mysql_family, max_connections, status};
 use perfsage_sdk::metrics::{human_bytes, pct};
 use perfsage_sdk::*;
 
@@ -85,20 +85,12 @@ impl Rule for Plugin {
             })
             .flatten()
             .collect();
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
 
 export_rule!(Plugin);
-
-/// `max_connections`: the database record's, or the MySQL setting.
-fn max_connections(db: &Database) -> Option<f64> {
-    match db.connections_max {
-        0 => status(db, "max_connections").filter(|m| *m > 0.0),
-        max => Some(max as f64),
-    }
-}
 
 fn saturation(db: &Database, high_pct: f64) -> Option<Finding> {
     let max = max_connections(db)?;

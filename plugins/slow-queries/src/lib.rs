@@ -128,7 +128,7 @@ impl Rule for Plugin {
                 }
             }
         }
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }

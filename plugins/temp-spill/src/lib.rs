@@ -122,7 +122,7 @@ impl Rule for Plugin {
             min_temp_files: config.number("min_temp_files"),
             max_files_per_1k_xact: config.number("max_files_per_1k_xact"),
             max_work_mem: config.number("max_work_mem"),
-            ram: snapshot.memory.as_ref().map(|m| m.total_bytes as f64).filter(|r| *r > 0.0),
+            ram: machine::ram_bytes(snapshot),
         };
         let mut findings: Vec<Finding> = databases
             .iter()
@@ -136,7 +136,9 @@ impl Rule for Plugin {
                 }
             })
             .collect();
-        findings.sort_by(|a, b| a.target.cmp(&b.target));
+        // One rule per engine, and the target starts with the engine: the
+        // rule never breaks a tie of targets.
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }

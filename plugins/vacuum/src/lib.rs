@@ -27,7 +27,7 @@
 //! vacuum action names it: VACUUM cannot remove rows that transaction may
 //! still see.
 
-use perfsage_sdk::databases::POSTGRESQL;
+use perfsage_sdk::databases::{self, POSTGRESQL};
 use perfsage_sdk::metrics::{human_duration, pct};
 use perfsage_sdk::*;
 
@@ -84,11 +84,7 @@ impl Rule for Plugin {
         };
         let mut findings = Vec::new();
         for db in databases.iter().filter(|db| db.engine == POSTGRESQL) {
-            let holder = db
-                .transactions
-                .iter()
-                .filter(|t| t.age_s >= HORIZON_HOLDER_S)
-                .max_by(|a, b| a.age_s.total_cmp(&b.age_s).then_with(|| b.pid.cmp(&a.pid)));
+            let holder = databases::oldest_transaction(db, HORIZON_HOLDER_S);
             for table in &db.tables {
                 let Some(dead) = table.dead_rows.filter(|d| *d >= limits.min_dead_rows) else { continue };
                 let ctx = Ctx { db, table, dead, holder };
@@ -96,7 +92,7 @@ impl Rule for Plugin {
                 findings.extend(stale(&ctx, &limits));
             }
         }
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
