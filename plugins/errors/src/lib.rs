@@ -14,6 +14,7 @@
 //! put a timeout and circuit breaker in front of it so one failing
 //! dependency does not take every worker down with it.
 
+use perfsage_sdk::contract::series::{HTTP_ERRORS, HTTP_REQUESTS};
 use perfsage_sdk::endpoints::fix_failing_dependency;
 use perfsage_sdk::*;
 
@@ -94,23 +95,15 @@ struct Burst {
     min_errors: f64,
 }
 
-fn bursts(series: &[Series], burst: &Burst) -> Vec<Finding> {
+fn bursts(all: &[Series], burst: &Burst) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for errors in series.iter().filter(|s| s.name == "http_errors") {
-        let Some(requests) = series.iter().find(|s| s.name == "http_requests" && s.labels == errors.labels) else {
-            continue;
-        };
+    for errors in all.iter().filter(|s| s.name == HTTP_ERRORS) {
+        let Some(requests) = series::with_same_labels(all, HTTP_REQUESTS, errors) else { continue };
         let total_requests: f64 = requests.values.iter().sum();
         let baseline = metrics::pct(errors.values.iter().sum(), total_requests);
-        let by_minute: Vec<(f64, f64)> = requests
-            .timestamps_ms
-            .iter()
-            .zip(&requests.values)
-            .filter_map(|(t, r)| {
-                let i = errors.timestamps_ms.iter().position(|et| et == t)?;
-                Some((errors.values[i], *r))
-            })
-            .collect();
+        // (errors, requests) for each minute of the requests series.
+        let by_minute: Vec<(f64, f64)> =
+            series::pairs_by_time(requests, errors).into_iter().map(|(r, e)| (e, r)).collect();
         let burst_minutes: Vec<f64> = by_minute
             .iter()
             .map(|(e, r)| (*e, metrics::pct(*e, *r)))
@@ -120,7 +113,7 @@ fn bursts(series: &[Series], burst: &Burst) -> Vec<Finding> {
             .map(|(_, share)| share)
             .collect();
         let Some(worst) = burst_minutes.iter().copied().reduce(f64::max) else { continue };
-        let service = errors.labels.iter().find(|l| l.name == "service").map_or("all", |l| l.value.as_str());
+        let service = series::service(errors);
         let target = format!("service {service}");
         let severity = if burst_minutes.len() >= LONG_BURST_MINUTES { Severity::Critical } else { Severity::High };
         let title = format!(
@@ -200,10 +193,10 @@ mod tests {
 
     #[test]
     fn a_burst_stands_out_of_a_steady_trickle() {
-        let requests = series("http_requests", &[1000.0; 10]);
-        let steady = series("http_errors", &[5.0; 10]);
+        let requests = series(HTTP_REQUESTS, &[1000.0; 10]);
+        let steady = series(HTTP_ERRORS, &[5.0; 10]);
         assert!(check::<Plugin>(&snapshot(vec![], vec![requests.clone(), steady]), vec![]).unwrap().is_empty());
-        let burst = series("http_errors", &[5.0, 5.0, 400.0, 350.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
+        let burst = series(HTTP_ERRORS, &[5.0, 5.0, 400.0, 350.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
         let findings = check::<Plugin>(&snapshot(vec![], vec![requests, burst]), vec![]).unwrap();
         assert_eq!((findings[0].rule.as_str(), findings[0].severity), ("errors/burst", Severity::High));
         assert_eq!(findings[0].evidence[0].observed, 40.0);

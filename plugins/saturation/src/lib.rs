@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use perfsage_sdk::contract::series::{HTTP_LATENCY_MEAN_MS, HTTP_REQUESTS};
 use perfsage_sdk::*;
 
 /// The `saturation` rule plugin.
@@ -101,21 +102,12 @@ struct Knee {
     growth: f64,
 }
 
-fn load_latency(series: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
+fn load_latency(all: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for latency in series.iter().filter(|s| s.name == "http_latency_mean_ms") {
-        let Some(load) = series.iter().find(|s| s.name == "http_requests" && s.labels == latency.labels) else {
-            continue;
-        };
-        let mut points: Vec<(f64, f64)> = load
-            .timestamps_ms
-            .iter()
-            .zip(&load.values)
-            .filter_map(|(t, r)| {
-                let i = latency.timestamps_ms.iter().position(|lt| lt == t)?;
-                Some((*r, latency.values[i]))
-            })
-            .collect();
+    for latency in all.iter().filter(|s| s.name == HTTP_LATENCY_MEAN_MS) {
+        let Some(load) = series::with_same_labels(all, HTTP_REQUESTS, latency) else { continue };
+        // (requests, latency) for each minute of the requests series.
+        let mut points = series::pairs_by_time(load, latency);
         if points.len() < MIN_MINUTES {
             continue;
         }
@@ -128,7 +120,7 @@ fn load_latency(series: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
         if r < knee.correlation_min || growth < knee.growth {
             continue;
         }
-        let service = latency.labels.iter().find(|l| l.name == "service").map_or("all", |l| l.value.as_str());
+        let service = series::service(latency);
         let title = format!(
             "{service}'s latency rises with load: {busy:.0} ms in its busiest minutes vs {quiet:.0} ms in its quietest (correlation {r:.2})"
         );
@@ -244,9 +236,9 @@ mod tests {
 
     #[test]
     fn latency_rising_with_load_is_a_knee() {
-        let load = series("http_requests", &[100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0]);
-        let rising = series("http_latency_mean_ms", &[20.0, 21.0, 22.0, 25.0, 30.0, 45.0, 80.0, 150.0]);
-        let flat = series("http_latency_mean_ms", &[20.0, 22.0, 21.0, 20.0, 22.0, 21.0, 20.0, 22.0]);
+        let load = series(HTTP_REQUESTS, &[100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0]);
+        let rising = series(HTTP_LATENCY_MEAN_MS, &[20.0, 21.0, 22.0, 25.0, 30.0, 45.0, 80.0, 150.0]);
+        let flat = series(HTTP_LATENCY_MEAN_MS, &[20.0, 22.0, 21.0, 20.0, 22.0, 21.0, 20.0, 22.0]);
         let e = vec![endpoint(1.0, 20.0)];
         let findings = check::<Plugin>(&snapshot(e.clone(), vec![load.clone(), rising]), vec![]).unwrap();
         assert_eq!(findings[0].rule, "saturation/load-latency");
