@@ -254,36 +254,27 @@ fn add_cores(cpu: &Cpu, overload: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn cpu(utilization_pct: f64, load1: f64) -> Cpu {
         Cpu {
-            logical_cores: 8,
-            utilization_pct,
-            per_core_pct: vec![utilization_pct; 8],
-            load1,
-            load5: load1,
-            load15: load1,
             iowait_pct: Some(1.0),
             steal_pct: Some(0.0),
             context_switches_per_sec: Some(12_000.0),
+            ..testing::cpu(8, utilization_pct, load1)
         }
     }
 
     fn process(pid: u32, name: &str, cpu_pct: f64) -> Process {
-        Process { pid, name: name.into(), cpu_pct, rss_bytes: 1 << 30, threads: Some(8), open_files: None }
+        Process { threads: Some(8), ..testing::process(pid, name, cpu_pct, 1 << 30) }
     }
 
     fn snapshot(cpu: Cpu, processes: Option<Vec<Process>>) -> Snapshot {
-        Snapshot { cpu: Some(cpu), processes, ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { cpu: Some(cpu), processes, ..testing::empty_snapshot() }
     }
 
     fn run(snapshot: &Snapshot, overrides: &[(&str, f64)]) -> Vec<Finding> {
-        let overrides = overrides
-            .iter()
-            .map(|(name, v)| ConfigEntry { name: (*name).into(), value: ParamValue::Number(*v) })
-            .collect();
-        check::<Plugin>(snapshot, overrides).unwrap()
+        check::<Plugin>(snapshot, testing::numbers(overrides)).unwrap()
     }
 
     fn severity_of(findings: &[Finding], rule: &str) -> Option<Severity> {

@@ -359,21 +359,12 @@ fn find_heavy_readers(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot, memory_gib};
+    use perfsage_sdk::testing::{self, check, database, empty_snapshot, memory_gib};
 
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
     fn table(name: &str, gib: f64) -> TableStat {
-        TableStat {
-            name: name.into(),
-            rows_estimate: 1_000_000,
-            size_bytes: Some((gib * GIB) as u64),
-            seq_scans: 0,
-            seq_rows_read: 0,
-            index_scans: None,
-            dead_rows: None,
-            last_vacuum_ms: None,
-        }
+        TableStat { size_bytes: Some((gib * GIB) as u64), ..testing::table(name, 1_000_000) }
     }
 
     fn db(engine: &str, ratio: f64, status: &[(&str, f64)], tables: Vec<TableStat>) -> Database {

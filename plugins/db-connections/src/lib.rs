@@ -258,24 +258,14 @@ fn find_lock_or_slow_query(label: &str, running: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot};
+    use perfsage_sdk::testing::{self, check, database, empty_snapshot};
 
     fn db(engine: &str, used: u32, max: u32, status: &[(&str, f64)]) -> Database {
         Database { connections_used: used, connections_max: max, ..database(engine, status) }
     }
 
     fn cpu(cores: u32) -> Cpu {
-        Cpu {
-            logical_cores: cores,
-            utilization_pct: 50.0,
-            per_core_pct: vec![50.0; cores as usize],
-            load1: 1.0,
-            load5: 1.0,
-            load15: 1.0,
-            iowait_pct: None,
-            steal_pct: None,
-            context_switches_per_sec: None,
-        }
+        testing::cpu(cores, 50.0, 1.0)
     }
 
     fn run(databases: Vec<Database>, cores: Option<u32>, config: Vec<ConfigEntry>) -> Vec<Finding> {

@@ -318,7 +318,7 @@ fn target(fs: &Disk) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     const GIB: u64 = 1 << 30;
 
@@ -339,15 +339,11 @@ mod tests {
     }
 
     fn snapshot(disks: Vec<Disk>) -> Snapshot {
-        Snapshot { disks: Some(disks), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { disks: Some(disks), ..testing::empty_snapshot() }
     }
 
     fn run(disks: Vec<Disk>, overrides: &[(&str, f64)]) -> Vec<Finding> {
-        let overrides = overrides
-            .iter()
-            .map(|(name, v)| ConfigEntry { name: (*name).into(), value: ParamValue::Number(*v) })
-            .collect();
-        check::<Plugin>(&snapshot(disks), overrides).unwrap()
+        check::<Plugin>(&snapshot(disks), testing::numbers(overrides)).unwrap()
     }
 
     fn summary(findings: &[Finding]) -> Vec<(&str, &str, Severity)> {

@@ -146,38 +146,18 @@ fn circuit_breaker(target: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn endpoint(route: &str, requests: u64, errors: u64) -> Endpoint {
-        let latency = Latency {
-            p50_ms: 10.0,
-            p90_ms: 20.0,
-            p95_ms: 30.0,
-            p99_ms: 50.0,
-            p999_ms: 60.0,
-            max_ms: 80.0,
-            mean_ms: 12.0,
-        };
-        Endpoint {
-            service: "web".into(),
-            route: route.into(),
-            requests,
-            errors,
-            client_errors: 0,
-            throughput_rps: 1.0,
-            latency,
-            upstream_latency: None,
-            buckets: vec![],
-            window_ms: 60_000,
-        }
+        Endpoint { errors, ..testing::endpoint(route, requests, testing::uniform_latency(12.0)) }
     }
 
     fn series(name: &str, values: &[f64]) -> Series {
-        perfsage_sdk::testing::series_per_minute(name, "web", values)
+        testing::series_per_minute(name, "web", values)
     }
 
     fn snapshot(endpoints: Vec<Endpoint>, series: Vec<Series>) -> Snapshot {
-        Snapshot { endpoints: Some(endpoints), series: Some(series), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { endpoints: Some(endpoints), series: Some(series), ..testing::empty_snapshot() }
     }
 
     #[test]

@@ -279,7 +279,7 @@ fn lower_swappiness(impact: f64, confidence: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     const GIB: u64 = 1 << 30;
 
@@ -299,11 +299,11 @@ mod tests {
     }
 
     fn process(pid: u32, name: &str, rss_gib: u64) -> Process {
-        Process { pid, name: name.into(), cpu_pct: 10.0, rss_bytes: rss_gib * GIB, threads: None, open_files: None }
+        testing::process(pid, name, 10.0, rss_gib * GIB)
     }
 
     fn snapshot(memory: Memory, processes: Option<Vec<Process>>) -> Snapshot {
-        Snapshot { memory: Some(memory), processes, ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { memory: Some(memory), processes, ..testing::empty_snapshot() }
     }
 
     fn run(snapshot: &Snapshot) -> Vec<Finding> {

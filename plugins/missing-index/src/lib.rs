@@ -302,7 +302,7 @@ fn severity_by_rows(rows: f64) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
+    use perfsage_sdk::testing::{self, check, empty_snapshot};
 
     fn query(
         engine: &str,
@@ -313,35 +313,26 @@ mod tests {
         hints: &[&str],
     ) -> Query {
         Query {
-            database: "crm".into(),
-            engine: engine.into(),
-            fingerprint: format!("{:x}", text.len()),
-            text: text.into(),
-            calls,
-            total_ms: calls as f64 * 20.0,
-            mean_ms: 20.0,
-            p95_ms: None,
             rows_examined: examined,
             rows_returned: returned,
             plan_hints: hints.iter().map(|h| h.to_string()).collect(),
+            ..testing::query(engine, "crm", text, calls, 20.0)
         }
     }
 
     fn table(name: &str, rows: u64, seq_scans: u64, seq_rows_read: u64, index_scans: u64) -> TableStat {
         TableStat {
-            name: name.into(),
-            rows_estimate: rows,
             size_bytes: Some(rows * 100),
             seq_scans,
             seq_rows_read,
             index_scans: Some(index_scans),
             dead_rows: Some(0),
-            last_vacuum_ms: None,
+            ..testing::table(name, rows)
         }
     }
 
     fn database(engine: &str, tables: Vec<TableStat>) -> Database {
-        Database { tables, ..perfsage_sdk::testing::database(engine, &[]) }
+        Database { tables, ..testing::database(engine, &[]) }
     }
 
     fn snapshot(queries: Vec<Query>, databases: Vec<Database>) -> Snapshot {

@@ -191,38 +191,19 @@ fn scale_out(service: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn endpoint(throughput_rps: f64, mean_ms: f64) -> Endpoint {
-        let latency = Latency {
-            p50_ms: mean_ms,
-            p90_ms: mean_ms,
-            p95_ms: mean_ms,
-            p99_ms: mean_ms,
-            p999_ms: mean_ms,
-            max_ms: mean_ms,
-            mean_ms,
-        };
-        Endpoint {
-            service: "app".into(),
-            route: "GET /".into(),
-            requests: 1000,
-            errors: 0,
-            client_errors: 0,
-            throughput_rps,
-            latency,
-            upstream_latency: None,
-            buckets: vec![],
-            window_ms: 60_000,
-        }
+        let route = testing::endpoint("GET /", 1000, testing::uniform_latency(mean_ms));
+        Endpoint { service: "app".into(), throughput_rps, ..route }
     }
 
     fn series(name: &str, values: &[f64]) -> Series {
-        perfsage_sdk::testing::series_per_minute(name, "app", values)
+        testing::series_per_minute(name, "app", values)
     }
 
     fn snapshot(endpoints: Vec<Endpoint>, series: Vec<Series>) -> Snapshot {
-        Snapshot { endpoints: Some(endpoints), series: Some(series), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { endpoints: Some(endpoints), series: Some(series), ..testing::empty_snapshot() }
     }
 
     #[test]

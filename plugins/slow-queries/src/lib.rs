@@ -299,23 +299,7 @@ fn cache_or_batch(stats: &Stats, impact: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
-
-    fn query(engine: &str, database: &str, text: &str, calls: u64, mean_ms: f64) -> Query {
-        Query {
-            database: database.into(),
-            engine: engine.into(),
-            fingerprint: format!("{:x}", text.len() * 7919 + calls as usize),
-            text: text.into(),
-            calls,
-            total_ms: calls as f64 * mean_ms,
-            mean_ms,
-            p95_ms: None,
-            rows_examined: None,
-            rows_returned: None,
-            plan_hints: vec![],
-        }
-    }
+    use perfsage_sdk::testing::{check, empty_snapshot, query};
 
     fn snapshot(queries: Vec<Query>) -> Snapshot {
         Snapshot { queries: Some(queries), ..empty_snapshot() }

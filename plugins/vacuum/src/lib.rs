@@ -225,22 +225,14 @@ fn tune_autovacuum(ctx: &Ctx, impact: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot};
+    use perfsage_sdk::testing::{self, check, database, empty_snapshot};
 
     const NOW: i64 = 1_750_000_000_000;
     const DAY: i64 = 86_400_000;
 
     fn table(name: &str, live: u64, dead: u64, vacuumed_days_ago: Option<i64>) -> TableStat {
-        TableStat {
-            name: name.into(),
-            rows_estimate: live,
-            size_bytes: None,
-            seq_scans: 0,
-            seq_rows_read: 0,
-            index_scans: None,
-            dead_rows: Some(dead),
-            last_vacuum_ms: vacuumed_days_ago.map(|d| NOW - d * DAY),
-        }
+        let last_vacuum_ms = vacuumed_days_ago.map(|d| NOW - d * DAY);
+        TableStat { dead_rows: Some(dead), last_vacuum_ms, ..testing::table(name, live) }
     }
 
     fn db(engine: &str, tables: Vec<TableStat>, transactions: Vec<DbTransaction>) -> Database {
