@@ -359,7 +359,7 @@ fn find_heavy_readers(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{self, check, database, empty_snapshot, memory_gib};
+    use perfsage_sdk::testing::{self, action_ids, check, database, empty_snapshot, memory_gib};
 
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -395,10 +395,6 @@ mod tests {
         check::<Plugin>(&s, config).unwrap()
     }
 
-    fn ids(f: &Finding) -> Vec<&str> {
-        f.actions.iter().map(|a| a.id.as_str()).collect()
-    }
-
     #[test]
     fn healthy_caches_are_silent() {
         let findings = run(vec![postgres(0.999, 4.0, 10.0), mariadb(0.998, 8.0, 6.0)], Some(16.0), vec![]);
@@ -412,7 +408,7 @@ mod tests {
         let (size, ratio) = (&findings[0], &findings[1]);
         assert_eq!((size.rule.as_str(), size.severity), ("db-cache/buffer-size", Severity::High));
         assert_eq!((ratio.rule.as_str(), ratio.severity), ("db-cache/hit-ratio", Severity::Critical));
-        assert_eq!(ids(ratio), ["db.raise-shared-buffers", "db.find-heavy-readers"]);
+        assert_eq!(action_ids(ratio), ["db.raise-shared-buffers", "db.find-heavy-readers"]);
         assert!(size.actions[0].detail.contains("ALTER SYSTEM SET shared_buffers = '4096MB';"));
         assert_eq!(size.target, "postgresql crm");
     }

@@ -15,7 +15,7 @@
 //! dependency does not take every worker down with it.
 
 use perfsage_sdk::contract::series::{HTTP_ERRORS, HTTP_REQUESTS};
-use perfsage_sdk::endpoints::fix_failing_dependency;
+use perfsage_sdk::endpoints::{fix_failing_dependency, service_target};
 use perfsage_sdk::*;
 
 /// The `errors` rule plugin.
@@ -114,7 +114,7 @@ fn bursts(all: &[Series], burst: &Burst) -> Vec<Finding> {
             .collect();
         let Some(worst) = burst_minutes.iter().copied().reduce(f64::max) else { continue };
         let service = series::service(errors);
-        let target = format!("service {service}");
+        let target = service_target(service);
         let severity = if burst_minutes.len() >= LONG_BURST_MINUTES { Severity::Critical } else { Severity::High };
         let title = format!(
             "Error burst on {service}: {} minutes with up to {worst:.0}% of requests failing (overall {baseline:.1}%)",

@@ -279,7 +279,7 @@ fn lower_swappiness(impact: f64, confidence: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{self, check};
+    use perfsage_sdk::testing::{self, action_ids, check};
 
     const GIB: u64 = 1 << 30;
 
@@ -312,10 +312,6 @@ mod tests {
 
     fn find<'a>(findings: &'a [Finding], rule: &str) -> Option<&'a Finding> {
         findings.iter().find(|f| f.rule == rule)
-    }
-
-    fn action_ids(finding: &Finding) -> Vec<&str> {
-        finding.actions.iter().map(|a| a.id.as_str()).collect()
     }
 
     #[test]

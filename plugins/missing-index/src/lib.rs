@@ -26,7 +26,7 @@
 pub mod statement;
 
 use perfsage_sdk::contract::{self, plan_hints};
-use perfsage_sdk::databases::{POSTGRESQL, text_cut_after};
+use perfsage_sdk::databases::{self, POSTGRESQL, text_cut_after};
 use perfsage_sdk::*;
 
 /// How many characters of a statement a title or an action detail quotes.
@@ -160,9 +160,9 @@ fn statement_finding(query: &Query, all: &[Query], databases: &[Database], limit
     let share = metrics::pct(query.total_ms, database_time);
     let columns = access.columns.join(", ");
     let target = if columns.is_empty() {
-        format!("{} {table}", query.database)
+        databases::table_target(&query.database, &table)
     } else {
-        format!("{} {table} ({columns})", query.database)
+        format!("{} ({columns})", databases::table_target(&query.database, &table))
     };
     let text = text_cut_after(&query.text, QUOTED_TEXT_CHARS);
     let how = if explained { "its plan scans" } else { "it reads" };
@@ -270,7 +270,7 @@ fn table_finding(db: &Database, table: &TableStat, queries: &[Query], limits: &L
         metrics::human_count(per_scan),
         index_scans
     );
-    let target = format!("{} {name}", db.name);
+    let target = databases::table_target(&db.name, name);
     Some(
         Finding::new("missing-index/table", title, Category::Software, severity_by_rows(per_scan), target)
             .evidence("rows read per sequential scan", per_scan, limits.min_rows, "rows")

@@ -87,7 +87,7 @@ fn concurrency(endpoints: &[Endpoint], workers: f64, threshold: f64) -> Vec<Find
                 "{service} keeps {concurrency:.0} requests in flight for {workers:.0} workers ({utilization:.0}% busy, threshold {threshold:.0}%)"
             );
             Some(
-                Finding::new("saturation/concurrency", title, Category::Software, severity, format!("service {service}"))
+                Finding::new("saturation/concurrency", title, Category::Software, severity, endpoints::service_target(service))
                     .evidence("requests in flight (throughput × mean latency)", concurrency, workers * threshold / 100.0, "")
                     .evidence("worker utilization", utilization, threshold, "%")
                     .action(add_workers(service, concurrency, workers))
@@ -127,15 +127,21 @@ fn load_latency(all: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
         let busiest_rpm = points.last().map_or(0.0, |p| p.0);
         let severity = severity::high_from(growth, 2.0 * knee.growth);
         findings.push(
-            Finding::new("saturation/load-latency", title, Category::Software, severity, format!("service {service}"))
-                .evidence("latency growth, busiest vs quietest quarter", growth, knee.growth, "x")
-                .evidence("load-latency correlation", r, knee.correlation_min, "")
-                .action(add_workers(service, workers * growth.min(4.0) * SIZING_UTILIZATION, workers))
-                .action(scale_out(service).detail(format!(
-                    "Latency climbs with load (up to {busiest_rpm:.0} requests a minute): a resource runs out \
+            Finding::new(
+                "saturation/load-latency",
+                title,
+                Category::Software,
+                severity,
+                endpoints::service_target(service),
+            )
+            .evidence("latency growth, busiest vs quietest quarter", growth, knee.growth, "x")
+            .evidence("load-latency correlation", r, knee.correlation_min, "")
+            .action(add_workers(service, workers * growth.min(4.0) * SIZING_UTILIZATION, workers))
+            .action(scale_out(service).detail(format!(
+                "Latency climbs with load (up to {busiest_rpm:.0} requests a minute): a resource runs out \
                      at peak. If the host's CPU or the database is that resource, more workers will not \
                      help; add instances behind the load balancer or move the peak's work elsewhere."
-                ))),
+            ))),
         );
     }
     findings

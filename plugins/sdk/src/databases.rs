@@ -51,6 +51,13 @@ pub fn label(engine: &str, name: &str) -> String {
     if name.is_empty() { engine.to_owned() } else { format!("{engine} {name}") }
 }
 
+/// The target of a finding about one table: `crm public.deals`, the
+/// database's name then the table's, so rules about the same table (bloat,
+/// missing indexes) name it the same way.
+pub fn table_target(database: &str, table: &str) -> String {
+    format!("{database} {table}")
+}
+
 /// The statement with runs of whitespace folded to one space, cut to at most
 /// `max_chars` characters (an ellipsis marks the cut, and counts), for
 /// targets and titles.
@@ -103,6 +110,7 @@ mod tests {
         assert_eq!(short_text("select a, b, c from deals", 12), "select a, b…");
         assert_eq!(short_text("héllo wörld", 5), "héll…");
         assert_eq!(short_text("hello world", 7), "hello…");
+        assert_eq!(table_target("crm", "public.deals"), "crm public.deals");
     }
 
     #[test]

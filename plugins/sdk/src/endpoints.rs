@@ -42,6 +42,12 @@ pub fn apdex(endpoint: &Endpoint, t_ms: f64) -> Option<f64> {
     Some(((satisfied + tolerating / 2.0) / endpoint.requests as f64).clamp(0.0, 1.0))
 }
 
+/// The target of a finding about a whole service: `service web`, so every
+/// rule about a service (error bursts, saturated workers) names it the same way.
+pub fn service_target(service: &str) -> String {
+    format!("service {service}")
+}
+
 /// Server time the route took over its window, in seconds: requests × mean latency.
 pub fn busy_seconds(endpoint: &Endpoint) -> f64 {
     endpoint.requests as f64 * endpoint.latency.mean_ms / 1000.0
@@ -120,5 +126,10 @@ mod tests {
     fn reads_are_cacheable() {
         assert!(is_read("GET /api/contacts/:id"));
         assert!(!is_read("POST /api/contacts"));
+    }
+
+    #[test]
+    fn services_are_named_as_targets() {
+        assert_eq!(service_target("crm"), "service crm");
     }
 }

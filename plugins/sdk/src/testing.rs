@@ -18,6 +18,11 @@ pub fn snapshot_from_json(json: &str) -> Result<Snapshot, String> {
     serde_json::from_str(json).map_err(|e| format!("not a perfsage snapshot: {e}"))
 }
 
+/// The ids of a finding's actions, in order.
+pub fn action_ids(finding: &Finding) -> Vec<&str> {
+    finding.actions.iter().map(|a| a.id.as_str()).collect()
+}
+
 /// Numeric configuration entries, for `check`'s `overrides`.
 pub fn numbers(overrides: &[(&str, f64)]) -> Vec<ConfigEntry> {
     overrides.iter().map(|(name, v)| ConfigEntry { name: (*name).into(), value: ParamValue::Number(*v) }).collect()

@@ -334,7 +334,7 @@ fn find_spilling_statements(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot, memory_gib};
+    use perfsage_sdk::testing::{action_ids, check, database, empty_snapshot, memory_gib};
 
     fn db(engine: &str, temp_files: Option<u64>, status: &[(&str, f64)]) -> Database {
         Database { temp_files, ..database(engine, status) }
@@ -366,10 +366,6 @@ mod tests {
         check::<Plugin>(&s, config).unwrap()
     }
 
-    fn ids(f: &Finding) -> Vec<&str> {
-        f.actions.iter().map(|a| a.id.as_str()).collect()
-    }
-
     #[test]
     fn few_spills_are_silent() {
         let findings =
@@ -386,7 +382,7 @@ mod tests {
             (f.rule.as_str(), f.severity, f.target.as_str()),
             ("temp-spill/disk-tables", Severity::Medium, "mariadb crm")
         );
-        assert_eq!(ids(f), ["db.raise-tmp-table-size", "db.find-spilling-statements"]);
+        assert_eq!(action_ids(f), ["db.raise-tmp-table-size", "db.find-spilling-statements"]);
         // The limit is tmp_table_size (16 MiB), doubled.
         let detail = &f.actions[0].detail;
         assert!(detail.contains(&format!("SET GLOBAL tmp_table_size = {};", 32 * (1u64 << 20))), "{detail}");
@@ -400,7 +396,7 @@ mod tests {
         assert_eq!(findings[0].severity, Severity::High);
         let capped = vec![ConfigEntry { name: "max_tmp_table_size".into(), value: ParamValue::Number(16.0 * MIB) }];
         let findings = run(vec![mariadb(10_000.0, 6_000.0)], None, capped);
-        assert_eq!(ids(&findings[0]), ["db.find-spilling-statements"]);
+        assert_eq!(action_ids(&findings[0]), ["db.find-spilling-statements"]);
     }
 
     #[test]
@@ -410,7 +406,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!((f.rule.as_str(), f.severity), ("temp-spill/temp-files", Severity::Medium));
-        assert_eq!(ids(f), ["db.raise-work-mem", "db.find-spilling-statements"]);
+        assert_eq!(action_ids(f), ["db.raise-work-mem", "db.find-spilling-statements"]);
         assert!(f.actions[0].detail.contains("ALTER SYSTEM SET work_mem = '32MB'"), "{}", f.actions[0].detail);
 
         // Many files per transaction: high.
@@ -427,6 +423,6 @@ mod tests {
         assert!(detail.contains("a quarter of the 4.0 GiB of RAM"), "{detail}");
         // With 1 GiB, a quarter over 100 connections is below the current 4 MB: no raise.
         let tight = run(vec![postgres(500, 500.0 * 24.0 * MIB, 1.0e6)], Some(1.0), vec![]);
-        assert_eq!(ids(&tight[0]), ["db.find-spilling-statements"]);
+        assert_eq!(action_ids(&tight[0]), ["db.find-spilling-statements"]);
     }
 }

@@ -117,7 +117,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn target(&self) -> String {
-        format!("{} {}", self.db.name, self.table.name)
+        databases::table_target(&self.db.name, &self.table.name)
     }
 
     fn dead_share(&self) -> f64 {
