@@ -65,11 +65,17 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("src/config.rs", include_str!("../plugins/sdk/src/config.rs")),
     ("src/databases.rs", include_str!("../plugins/sdk/src/databases.rs")),
     ("src/endpoints.rs", include_str!("../plugins/sdk/src/endpoints.rs")),
+    ("src/machine.rs", include_str!("../plugins/sdk/src/machine.rs")),
     ("src/metrics.rs", include_str!("../plugins/sdk/src/metrics.rs")),
+    ("src/processes.rs", include_str!("../plugins/sdk/src/processes.rs")),
+    ("src/series.rs", include_str!("../plugins/sdk/src/series.rs")),
     ("src/severity.rs", include_str!("../plugins/sdk/src/severity.rs")),
     ("src/testing.rs", include_str!("../plugins/sdk/src/testing.rs")),
 ];
 const SDK_MANIFEST: &str = include_str!("../plugins/sdk/Cargo.toml");
+/// The contract's names, which the SDK depends on (vendored beside it).
+const CONTRACT_CRATE: &[(&str, &str)] = &[("src/lib.rs", include_str!("../crates/contract/src/lib.rs"))];
+const CONTRACT_MANIFEST: &str = include_str!("../crates/contract/Cargo.toml");
 const WORKSPACE_MANIFEST: &str = include_str!("../Cargo.toml");
 const CONTRACT: &str = include_str!("../wit/rule.wit");
 
@@ -136,15 +142,21 @@ pub fn scaffold(name: &str, dir: &Path, sdk: SdkSource) -> Result<PathBuf, Scaff
 fn vendored_sdk() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> =
         SDK_SOURCES.iter().map(|(path, text)| (format!("vendor/perfsage-sdk/{path}"), text.to_string())).collect();
-    files.push(("vendor/perfsage-sdk/Cargo.toml".into(), standalone_sdk_manifest()));
+    files.push(("vendor/perfsage-sdk/Cargo.toml".into(), standalone_manifest(SDK_MANIFEST)));
+    files.extend(
+        CONTRACT_CRATE.iter().map(|(path, text)| (format!("vendor/perfsage-contract/{path}"), text.to_string())),
+    );
+    files.push(("vendor/perfsage-contract/Cargo.toml".into(), standalone_manifest(CONTRACT_MANIFEST)));
     // The SDK's bindings read `../../wit` from its manifest directory.
     files.push(("wit/rule.wit".into(), CONTRACT.into()));
     files
 }
 
-/// The SDK's manifest with every `workspace = true` resolved from the
-/// workspace manifest, so the copy builds outside this workspace.
-fn standalone_sdk_manifest() -> String {
+/// A vendored crate's manifest with every `workspace = true` resolved from
+/// the workspace manifest, so the copy builds outside this workspace; a
+/// dependency on another of the workspace's crates points at its vendored
+/// sibling (`../perfsage-contract`).
+fn standalone_manifest(text: &str) -> String {
     let workspace: toml::Table = toml::from_str(WORKSPACE_MANIFEST).expect("the workspace manifest parses");
     let inherited = |table: &str| {
         workspace
@@ -155,7 +167,7 @@ fn standalone_sdk_manifest() -> String {
             .unwrap_or_default()
     };
     let (package_values, dependency_values) = (inherited("package"), inherited("dependencies"));
-    let mut manifest: toml::Table = toml::from_str(SDK_MANIFEST).expect("the SDK manifest parses");
+    let mut manifest: toml::Table = toml::from_str(text).expect("a workspace manifest parses");
     let inherits = |v: &toml::Value| v.get("workspace").and_then(toml::Value::as_bool) == Some(true);
     let section = |manifest: &toml::Table, name: &str| -> toml::Table {
         manifest.get(name).and_then(toml::Value::as_table).cloned().unwrap_or_default()
@@ -170,6 +182,9 @@ fn standalone_sdk_manifest() -> String {
     for (key, value) in dependencies.iter_mut() {
         if inherits(value) {
             let mut resolved = match &dependency_values[key.as_str()] {
+                toml::Value::Table(table) if table.contains_key("path") => {
+                    toml::Table::from_iter([("path".to_string(), toml::Value::String(format!("../{key}")))])
+                }
                 toml::Value::Table(table) => table.clone(),
                 version => toml::Table::from_iter([("version".to_string(), version.clone())]),
             };
@@ -188,7 +203,7 @@ fn standalone_sdk_manifest() -> String {
     manifest.insert("package".into(), toml::Value::Table(package));
     manifest.insert("dependencies".into(), toml::Value::Table(dependencies));
     format!(
-        "# A copy of perfsage's plugin SDK, written by `perfsage plugin new`.\n{}",
+        "# A copy of a perfsage crate for plugins, written by `perfsage plugin new`.\n{}",
         toml::to_string(&manifest).unwrap()
     )
 }
@@ -212,12 +227,15 @@ mod tests {
 
     #[test]
     fn the_vendored_manifest_inherits_nothing() {
-        let manifest: toml::Table = toml::from_str(&standalone_sdk_manifest()).unwrap();
+        let manifest: toml::Table = toml::from_str(&standalone_manifest(SDK_MANIFEST)).unwrap();
         assert!(!toml::to_string(&manifest).unwrap().contains("workspace"));
         assert_eq!(manifest["package"]["name"].as_str(), Some("perfsage-sdk"));
         assert_eq!(manifest["package"]["edition"].as_str(), Some("2024"));
         assert_eq!(manifest["dependencies"]["wit-bindgen"]["version"].as_str(), Some("0.46"));
         assert_eq!(manifest["dependencies"]["serde_json"]["optional"].as_bool(), Some(true));
+        assert_eq!(manifest["dependencies"]["perfsage-contract"]["path"].as_str(), Some("../perfsage-contract"));
+        let contract: toml::Table = toml::from_str(&standalone_manifest(CONTRACT_MANIFEST)).unwrap();
+        assert!(!toml::to_string(&contract).unwrap().contains("workspace"));
         let serde_features = manifest["dependencies"]["serde"]["features"].as_array().unwrap();
         assert!(serde_features.iter().any(|f| f.as_str() == Some("derive")));
     }

@@ -28,6 +28,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join("plugins").join(name).join("Cargo.toml").display());
     }
     println!("cargo:rerun-if-changed={}", workspace.join("plugins/sdk/src").display());
+    println!("cargo:rerun-if-changed={}", workspace.join("crates/contract/src").display());
 
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

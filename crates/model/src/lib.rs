@@ -27,11 +27,12 @@ pub mod world {
     pub use super::generated::{Plugin, PluginPre};
 }
 
-/// The contract version the host was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+/// The contract version the host was generated from, and the names both sides
+/// agree on beside the WIT (series, labels, engines, plan hints).
+pub use perfsage_contract::{self as contract, CONTRACT_VERSION};
 
 /// The snapshot layout version written into `meta.schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = perfsage_contract::meta::SCHEMA_VERSION;
 
 impl Snapshot {
     /// An empty snapshot: only `meta`, every section absent.

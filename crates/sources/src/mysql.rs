@@ -36,6 +36,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 
 use super::database::{self, DatabaseError, DatabaseSample, Step};
+use perfsage_model::contract::{self, engines};
 use perfsage_model::{Database, DbTransaction, NamedValue, Query, TableStat};
 
 const MAX_TABLES: usize = 200;
@@ -74,9 +75,11 @@ GRANT SELECT ON performance_schema.* TO perfsage (and SELECT on the schemas whos
 /// all of it within `timeout` (see [`super::database`]).
 /// Without a database in the URL, the tables of every non-system schema are read.
 pub fn collect(url: &str, timeout: Duration) -> Result<DatabaseSample, DatabaseError> {
-    let opts = Opts::from_url(url).map_err(|e| DatabaseError::Url { engine: "mysql", message: e.to_string() })?;
+    let opts =
+        Opts::from_url(url).map_err(|e| DatabaseError::Url { engine: engines::MYSQL, message: e.to_string() })?;
     let schema = opts.db_name().map(str::to_owned);
-    let label = database::label("mysql", opts.ip_or_hostname(), opts.tcp_port(), schema.as_deref().unwrap_or(""));
+    let label =
+        database::label(engines::MYSQL, opts.ip_or_hostname(), opts.tcp_port(), schema.as_deref().unwrap_or(""));
     let step = Step::new();
     database::runtime()?.block_on(database::within(&label, timeout, &step, async {
         let conn =
@@ -111,7 +114,7 @@ impl Reader<'_> {
         self.step.set("reading version()");
         let version: String =
             self.conn.query_first("select version()").await.map_err(fail("version()"))?.unwrap_or_default();
-        let engine = if version.contains("MariaDB") { "mariadb" } else { "mysql" };
+        let engine = if version.contains("MariaDB") { engines::MARIADB } else { engines::MYSQL };
         self.step.set("setting the statement timeout");
         // A server without the setting (MySQL before 5.7.8) is still read, under
         // the source's own deadline; it only explains nothing (see `explain`).
@@ -125,7 +128,10 @@ impl Reader<'_> {
         let variables = self.globals("SHOW GLOBAL VARIABLES").await.map_err(fail("global variables"))?;
         let number = |map: &HashMap<String, String>, name: &str| map.get(name).and_then(|v| v.parse::<f64>().ok());
 
-        let mut db = database::empty_database(self.schema.clone().unwrap_or_else(|| "*".to_owned()), engine);
+        let mut db = database::empty_database(
+            self.schema.clone().unwrap_or_else(|| contract::databases::ALL.to_owned()),
+            engine,
+        );
         db.connections_used = number(&status, "Threads_connected").unwrap_or(0.0) as u32;
         db.connections_max = number(&variables, "max_connections").unwrap_or(0.0) as u32;
         if let (Some(requests), Some(misses)) =
@@ -186,7 +192,7 @@ impl Reader<'_> {
     /// `max_statement_time` (seconds, every statement), MySQL's
     /// `max_execution_time` (milliseconds, SELECTs only).
     async fn statement_timeout(&mut self, engine: &str, timeout: Duration) -> Read<()> {
-        let statement = if engine == "mariadb" {
+        let statement = if engine == engines::MARIADB {
             format!("set session max_statement_time = {}", timeout.as_secs_f64())
         } else {
             format!("set session max_execution_time = {}", timeout.as_millis())
@@ -343,9 +349,9 @@ impl Reader<'_> {
                     return None;
                 }
                 let kind = if text("type").as_deref() == Some("ALL") {
-                    "full-scan"
+                    contract::plan_hints::FULL_SCAN
                 } else if text("key").is_some() {
-                    "index-scan"
+                    contract::plan_hints::INDEX_SCAN
                 } else {
                     return None;
                 };
@@ -377,10 +383,10 @@ impl Reader<'_> {
             |(schema, digest, text, calls, total_ms, mean_ms, examined, sent, no_index, full_join)| {
                 let mut plan_hints = Vec::new();
                 if no_index > 0 {
-                    plan_hints.push("no-index-used".to_owned());
+                    plan_hints.push(contract::plan_hints::NO_INDEX_USED.to_owned());
                 }
                 if full_join > 0 {
-                    plan_hints.push("full-join".to_owned());
+                    plan_hints.push(contract::plan_hints::FULL_JOIN.to_owned());
                 }
                 Query {
                     database: schema.unwrap_or_default(),

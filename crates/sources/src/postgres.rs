@@ -44,9 +44,10 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, NoTls};
 
 use super::database::{self, DatabaseError, DatabaseSample, Step};
+use perfsage_model::contract;
 use perfsage_model::{DbTransaction, NamedValue, Query, TableStat};
 
-const ENGINE: &str = "postgresql";
+const ENGINE: &str = contract::engines::POSTGRESQL;
 /// The plan hint of a statement left unexplained because planning it could run user code.
 const NOT_EXPLAINED: &str = "not-explained:user-function";
 
@@ -623,8 +624,8 @@ fn scan_hints(plan: &serde_json::Value) -> Vec<String> {
     fn walk(node: &serde_json::Value, hints: &mut Vec<String>) {
         if let Some(object) = node.as_object() {
             let kind = match object.get("Node Type").and_then(|v| v.as_str()) {
-                Some("Seq Scan") => Some("seq-scan"),
-                Some("Index Scan" | "Index Only Scan" | "Bitmap Heap Scan") => Some("index-scan"),
+                Some("Seq Scan") => Some(contract::plan_hints::SEQ_SCAN),
+                Some("Index Scan" | "Index Only Scan" | "Bitmap Heap Scan") => Some(contract::plan_hints::INDEX_SCAN),
                 _ => None,
             };
             let relation = object.get("Relation Name").and_then(|v| v.as_str());

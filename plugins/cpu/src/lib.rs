@@ -89,7 +89,7 @@ impl Rule for Plugin {
 
     fn check(snapshot: &Snapshot, config: &Config) -> Result<Vec<Finding>, String> {
         let cpu = snapshot.cpu.as_ref().ok_or("the snapshot has no cpu section")?;
-        let busiest = busiest_processes(snapshot.processes.as_deref().unwrap_or_default());
+        let busiest = processes::busiest_by_cpu(snapshot.processes.as_deref().unwrap_or_default(), NAMED_PROCESSES);
         Ok([
             utilization(cpu, &busiest, config.number("utilization_high_pct")),
             saturation(cpu, &busiest, config.number("load_per_core_high")),
@@ -110,7 +110,7 @@ fn utilization(cpu: &Cpu, busiest: &[&Process], threshold: f64) -> Option<Findin
     }
     // Busy is not slow: utilization stops at `high` once more than half of the
     // headroom above the threshold is gone; saturation tells how bad queueing is.
-    let severity = if cpu.utilization_pct >= (threshold + 100.0) / 2.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_past_half_headroom(cpu.utilization_pct, threshold);
     let title =
         format!("CPU {:.0}% busy across {} cores (threshold {threshold:.0}%)", cpu.utilization_pct, cpu.logical_cores);
     let finding = Finding::new("cpu/utilization", title, Category::Hardware, severity, "cpu").evidence(
@@ -251,47 +251,30 @@ fn add_cores(cpu: &Cpu, overload: f64) -> Action {
         .effort(Level::High)
 }
 
-/// The busiest processes by CPU, ties broken by name then pid.
-fn busiest_processes(processes: &[Process]) -> Vec<&Process> {
-    let mut busy: Vec<&Process> = processes.iter().filter(|p| p.cpu_pct > 0.0).collect();
-    busy.sort_by(|a, b| b.cpu_pct.total_cmp(&a.cpu_pct).then_with(|| a.name.cmp(&b.name)).then(a.pid.cmp(&b.pid)));
-    busy.truncate(NAMED_PROCESSES);
-    busy
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn cpu(utilization_pct: f64, load1: f64) -> Cpu {
         Cpu {
-            logical_cores: 8,
-            utilization_pct,
-            per_core_pct: vec![utilization_pct; 8],
-            load1,
-            load5: load1,
-            load15: load1,
             iowait_pct: Some(1.0),
             steal_pct: Some(0.0),
             context_switches_per_sec: Some(12_000.0),
+            ..testing::cpu(8, utilization_pct, load1)
         }
     }
 
     fn process(pid: u32, name: &str, cpu_pct: f64) -> Process {
-        Process { pid, name: name.into(), cpu_pct, rss_bytes: 1 << 30, threads: Some(8), open_files: None }
+        Process { threads: Some(8), ..testing::process(pid, name, cpu_pct, 1 << 30) }
     }
 
     fn snapshot(cpu: Cpu, processes: Option<Vec<Process>>) -> Snapshot {
-        Snapshot { cpu: Some(cpu), processes, ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { cpu: Some(cpu), processes, ..testing::empty_snapshot() }
     }
 
     fn run(snapshot: &Snapshot, overrides: &[(&str, f64)]) -> Vec<Finding> {
-        let overrides = overrides
-            .iter()
-            .map(|(name, v)| ConfigEntry { name: (*name).into(), value: ParamValue::Number(*v) })
-            .collect();
-        check::<Plugin>(snapshot, overrides).unwrap()
+        check::<Plugin>(snapshot, testing::numbers(overrides)).unwrap()
     }
 
     fn severity_of(findings: &[Finding], rule: &str) -> Option<Severity> {

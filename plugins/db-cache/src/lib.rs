@@ -110,11 +110,11 @@ impl Rule for Plugin {
             pool_max_ram_pct: config.number("buffer_pool_max_ram_pct"),
             sb_min_ram_pct: config.number("shared_buffers_min_ram_pct"),
             sb_target_ram_pct: config.number("shared_buffers_target_ram_pct"),
-            ram: snapshot.memory.as_ref().map(|m| m.total_bytes as f64).filter(|r| *r > 0.0),
+            ram: machine::ram_bytes(snapshot),
         };
         let mut findings: Vec<Finding> =
             databases.iter().flat_map(|db| [hit_ratio(db, &limits), buffer_size(db, &limits)]).flatten().collect();
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
@@ -359,21 +359,12 @@ fn find_heavy_readers(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot, memory_gib};
+    use perfsage_sdk::testing::{self, action_ids, check, database, empty_snapshot, memory_gib};
 
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
     fn table(name: &str, gib: f64) -> TableStat {
-        TableStat {
-            name: name.into(),
-            rows_estimate: 1_000_000,
-            size_bytes: Some((gib * GIB) as u64),
-            seq_scans: 0,
-            seq_rows_read: 0,
-            index_scans: None,
-            dead_rows: None,
-            last_vacuum_ms: None,
-        }
+        TableStat { size_bytes: Some((gib * GIB) as u64), ..testing::table(name, 1_000_000) }
     }
 
     fn db(engine: &str, ratio: f64, status: &[(&str, f64)], tables: Vec<TableStat>) -> Database {
@@ -404,10 +395,6 @@ mod tests {
         check::<Plugin>(&s, config).unwrap()
     }
 
-    fn ids(f: &Finding) -> Vec<&str> {
-        f.actions.iter().map(|a| a.id.as_str()).collect()
-    }
-
     #[test]
     fn healthy_caches_are_silent() {
         let findings = run(vec![postgres(0.999, 4.0, 10.0), mariadb(0.998, 8.0, 6.0)], Some(16.0), vec![]);
@@ -421,7 +408,7 @@ mod tests {
         let (size, ratio) = (&findings[0], &findings[1]);
         assert_eq!((size.rule.as_str(), size.severity), ("db-cache/buffer-size", Severity::High));
         assert_eq!((ratio.rule.as_str(), ratio.severity), ("db-cache/hit-ratio", Severity::Critical));
-        assert_eq!(ids(ratio), ["db.raise-shared-buffers", "db.find-heavy-readers"]);
+        assert_eq!(action_ids(ratio), ["db.raise-shared-buffers", "db.find-heavy-readers"]);
         assert!(size.actions[0].detail.contains("ALTER SYSTEM SET shared_buffers = '4096MB';"));
         assert_eq!(size.target, "postgresql crm");
     }

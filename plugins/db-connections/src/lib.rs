@@ -25,7 +25,7 @@
 //! statement, and the memory each connection costs), and
 //! `db.find-lock-or-slow-query` for piled-up running threads. All manual.
 
-use perfsage_sdk::databases::{self, POSTGRESQL, is_mysql_family, status};
+use perfsage_sdk::databases::{self, POSTGRESQL, is_mysql_family, max_connections, status};
 use perfsage_sdk::metrics::{human_bytes, pct};
 use perfsage_sdk::*;
 
@@ -85,20 +85,12 @@ impl Rule for Plugin {
             })
             .flatten()
             .collect();
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
 
 export_rule!(Plugin);
-
-/// `max_connections`: the database record's, or the MySQL setting.
-fn max_connections(db: &Database) -> Option<f64> {
-    match db.connections_max {
-        0 => status(db, "max_connections").filter(|m| *m > 0.0),
-        max => Some(max as f64),
-    }
-}
 
 fn saturation(db: &Database, high_pct: f64) -> Option<Finding> {
     let max = max_connections(db)?;
@@ -135,7 +127,7 @@ fn peak(db: &Database, peak_pct: f64) -> Option<Finding> {
         return None;
     }
     let label = databases::label(&db.engine, &db.name);
-    let severity = if peak >= max { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(peak, max);
     let since = status(db, "Uptime")
         .map(|s| format!(" in the last {}", metrics::human_duration(s)))
         .unwrap_or_else(|| " since the server started".to_string());
@@ -266,24 +258,14 @@ fn find_lock_or_slow_query(label: &str, running: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot};
+    use perfsage_sdk::testing::{self, check, database, empty_snapshot};
 
     fn db(engine: &str, used: u32, max: u32, status: &[(&str, f64)]) -> Database {
         Database { connections_used: used, connections_max: max, ..database(engine, status) }
     }
 
     fn cpu(cores: u32) -> Cpu {
-        Cpu {
-            logical_cores: cores,
-            utilization_pct: 50.0,
-            per_core_pct: vec![50.0; cores as usize],
-            load1: 1.0,
-            load5: 1.0,
-            load15: 1.0,
-            iowait_pct: None,
-            steal_pct: None,
-            context_switches_per_sec: None,
-        }
+        testing::cpu(cores, 50.0, 1.0)
     }
 
     fn run(databases: Vec<Database>, cores: Option<u32>, config: Vec<ConfigEntry>) -> Vec<Finding> {

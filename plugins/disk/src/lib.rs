@@ -178,7 +178,7 @@ fn inodes_used(fs: &Disk, threshold: f64) -> Option<Finding> {
 
 fn busy(fs: &Disk, threshold: f64) -> Option<Finding> {
     let busy_pct = fs.utilization_pct.filter(|busy| *busy > threshold)?;
-    let severity = if busy_pct >= (threshold + 100.0) / 2.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_past_half_headroom(busy_pct, threshold);
     let title = format!("{} on {} is busy {busy_pct:.0}% of the time (threshold {threshold:.0}%)", fs.device, fs.mount);
     let action =
         Action::new("disk.move-hot-data", format!("Move the hottest data off {}", fs.device), Category::Hardware)
@@ -318,7 +318,7 @@ fn target(fs: &Disk) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     const GIB: u64 = 1 << 30;
 
@@ -339,15 +339,11 @@ mod tests {
     }
 
     fn snapshot(disks: Vec<Disk>) -> Snapshot {
-        Snapshot { disks: Some(disks), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { disks: Some(disks), ..testing::empty_snapshot() }
     }
 
     fn run(disks: Vec<Disk>, overrides: &[(&str, f64)]) -> Vec<Finding> {
-        let overrides = overrides
-            .iter()
-            .map(|(name, v)| ConfigEntry { name: (*name).into(), value: ParamValue::Number(*v) })
-            .collect();
-        check::<Plugin>(&snapshot(disks), overrides).unwrap()
+        check::<Plugin>(&snapshot(disks), testing::numbers(overrides)).unwrap()
     }
 
     fn summary(findings: &[Finding]) -> Vec<(&str, &str, Severity)> {

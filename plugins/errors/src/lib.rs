@@ -14,7 +14,8 @@
 //! put a timeout and circuit breaker in front of it so one failing
 //! dependency does not take every worker down with it.
 
-use perfsage_sdk::endpoints::fix_failing_dependency;
+use perfsage_sdk::contract::series::{HTTP_ERRORS, HTTP_REQUESTS};
+use perfsage_sdk::endpoints::{fix_failing_dependency, service_target};
 use perfsage_sdk::*;
 
 /// The `errors` rule plugin.
@@ -75,11 +76,7 @@ fn rate(endpoint: &Endpoint, threshold: f64) -> Option<Finding> {
         return None;
     }
     let ratio = observed / threshold;
-    let severity = match ratio {
-        r if r >= 10.0 => Severity::Critical,
-        r if r >= 4.0 => Severity::High,
-        _ => Severity::Medium,
-    };
+    let severity = severity::rising(ratio, 4.0, 10.0);
     let route = &endpoint.route;
     let title = format!(
         "{route} fails {observed:.1}% of requests ({} of {}, threshold {threshold}%)",
@@ -98,23 +95,15 @@ struct Burst {
     min_errors: f64,
 }
 
-fn bursts(series: &[Series], burst: &Burst) -> Vec<Finding> {
+fn bursts(all: &[Series], burst: &Burst) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for errors in series.iter().filter(|s| s.name == "http_errors") {
-        let Some(requests) = series.iter().find(|s| s.name == "http_requests" && s.labels == errors.labels) else {
-            continue;
-        };
+    for errors in all.iter().filter(|s| s.name == HTTP_ERRORS) {
+        let Some(requests) = series::with_same_labels(all, HTTP_REQUESTS, errors) else { continue };
         let total_requests: f64 = requests.values.iter().sum();
         let baseline = metrics::pct(errors.values.iter().sum(), total_requests);
-        let by_minute: Vec<(f64, f64)> = requests
-            .timestamps_ms
-            .iter()
-            .zip(&requests.values)
-            .filter_map(|(t, r)| {
-                let i = errors.timestamps_ms.iter().position(|et| et == t)?;
-                Some((errors.values[i], *r))
-            })
-            .collect();
+        // (errors, requests) for each minute of the requests series.
+        let by_minute: Vec<(f64, f64)> =
+            series::pairs_by_time(requests, errors).into_iter().map(|(r, e)| (e, r)).collect();
         let burst_minutes: Vec<f64> = by_minute
             .iter()
             .map(|(e, r)| (*e, metrics::pct(*e, *r)))
@@ -124,8 +113,8 @@ fn bursts(series: &[Series], burst: &Burst) -> Vec<Finding> {
             .map(|(_, share)| share)
             .collect();
         let Some(worst) = burst_minutes.iter().copied().reduce(f64::max) else { continue };
-        let service = errors.labels.iter().find(|l| l.name == "service").map_or("all", |l| l.value.as_str());
-        let target = format!("service {service}");
+        let service = series::service(errors);
+        let target = service_target(service);
         let severity = if burst_minutes.len() >= LONG_BURST_MINUTES { Severity::Critical } else { Severity::High };
         let title = format!(
             "Error burst on {service}: {} minutes with up to {worst:.0}% of requests failing (overall {baseline:.1}%)",
@@ -157,38 +146,18 @@ fn circuit_breaker(target: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn endpoint(route: &str, requests: u64, errors: u64) -> Endpoint {
-        let latency = Latency {
-            p50_ms: 10.0,
-            p90_ms: 20.0,
-            p95_ms: 30.0,
-            p99_ms: 50.0,
-            p999_ms: 60.0,
-            max_ms: 80.0,
-            mean_ms: 12.0,
-        };
-        Endpoint {
-            service: "web".into(),
-            route: route.into(),
-            requests,
-            errors,
-            client_errors: 0,
-            throughput_rps: 1.0,
-            latency,
-            upstream_latency: None,
-            buckets: vec![],
-            window_ms: 60_000,
-        }
+        Endpoint { errors, ..testing::endpoint(route, requests, testing::uniform_latency(12.0)) }
     }
 
     fn series(name: &str, values: &[f64]) -> Series {
-        perfsage_sdk::testing::series_per_minute(name, "web", values)
+        testing::series_per_minute(name, "web", values)
     }
 
     fn snapshot(endpoints: Vec<Endpoint>, series: Vec<Series>) -> Snapshot {
-        Snapshot { endpoints: Some(endpoints), series: Some(series), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { endpoints: Some(endpoints), series: Some(series), ..testing::empty_snapshot() }
     }
 
     #[test]
@@ -204,10 +173,10 @@ mod tests {
 
     #[test]
     fn a_burst_stands_out_of_a_steady_trickle() {
-        let requests = series("http_requests", &[1000.0; 10]);
-        let steady = series("http_errors", &[5.0; 10]);
+        let requests = series(HTTP_REQUESTS, &[1000.0; 10]);
+        let steady = series(HTTP_ERRORS, &[5.0; 10]);
         assert!(check::<Plugin>(&snapshot(vec![], vec![requests.clone(), steady]), vec![]).unwrap().is_empty());
-        let burst = series("http_errors", &[5.0, 5.0, 400.0, 350.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
+        let burst = series(HTTP_ERRORS, &[5.0, 5.0, 400.0, 350.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]);
         let findings = check::<Plugin>(&snapshot(vec![], vec![requests, burst]), vec![]).unwrap();
         assert_eq!((findings[0].rule.as_str(), findings[0].severity), ("errors/burst", Severity::High));
         assert_eq!(findings[0].evidence[0].observed, 40.0);

@@ -65,7 +65,7 @@ export_rule!(Plugin);
 
 fn hotspot(endpoint: &Endpoint, service: &str, share: f64, threshold: f64) -> Finding {
     let route = &endpoint.route;
-    let severity = if share >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(share, 50.0);
     let title = format!(
         "{route} holds {share:.0}% of {service}'s server time ({} requests × {:.0} ms mean)",
         endpoint.requests, endpoint.latency.mean_ms
@@ -93,34 +93,14 @@ fn hotspot(endpoint: &Endpoint, service: &str, share: f64, threshold: f64) -> Fi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn endpoint(route: &str, requests: u64, mean_ms: f64) -> Endpoint {
-        let latency = Latency {
-            p50_ms: mean_ms,
-            p90_ms: mean_ms,
-            p95_ms: mean_ms,
-            p99_ms: mean_ms,
-            p999_ms: mean_ms,
-            max_ms: mean_ms,
-            mean_ms,
-        };
-        Endpoint {
-            service: "web".into(),
-            route: route.into(),
-            requests,
-            errors: 0,
-            client_errors: 0,
-            throughput_rps: 1.0,
-            latency,
-            upstream_latency: None,
-            buckets: vec![],
-            window_ms: 60_000,
-        }
+        testing::endpoint(route, requests, testing::uniform_latency(mean_ms))
     }
 
     fn snapshot(endpoints: Vec<Endpoint>) -> Snapshot {
-        Snapshot { endpoints: Some(endpoints), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { endpoints: Some(endpoints), ..testing::empty_snapshot() }
     }
 
     #[test]

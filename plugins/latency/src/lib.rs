@@ -12,7 +12,7 @@
 //! usually slow in its queries (add an index or paginate). Where the time
 //! goes between proxy and application is the `upstream` rule's question.
 
-use perfsage_sdk::endpoints::{apdex, cache_route, index_or_paginate, is_read, severity_by_ratio};
+use perfsage_sdk::endpoints::{apdex, cache_route, index_or_paginate, is_read};
 use perfsage_sdk::*;
 
 /// The `latency` rule plugin.
@@ -78,7 +78,7 @@ fn objective(endpoint: &Endpoint, o: &Objectives) -> Option<Finding> {
     if ratio <= 1.0 && !unhappy {
         return None;
     }
-    let severity = if ratio > 1.0 { severity_by_ratio(ratio) } else { Severity::Medium };
+    let severity = if ratio > 1.0 { severity::by_ratio(ratio) } else { Severity::Medium };
     let route = &endpoint.route;
     let apdex_text = score.map_or(String::new(), |a| format!(", Apdex {a:.2}"));
     let title = format!(
@@ -102,33 +102,24 @@ fn objective(endpoint: &Endpoint, o: &Objectives) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     pub(crate) fn endpoint(route: &str, p95_ms: f64, p99_ms: f64, buckets: &[(f64, u64)]) -> Endpoint {
-        Endpoint {
-            service: "web".into(),
-            route: route.into(),
-            requests: 1000,
-            errors: 0,
-            client_errors: 0,
-            throughput_rps: 10.0,
-            latency: Latency {
-                p50_ms: p95_ms / 3.0,
-                p90_ms: p95_ms * 0.8,
-                p95_ms,
-                p99_ms,
-                p999_ms: p99_ms,
-                max_ms: p99_ms,
-                mean_ms: p95_ms / 2.5,
-            },
-            upstream_latency: None,
-            buckets: buckets.iter().map(|(le_ms, count)| Bucket { le_ms: *le_ms, count: *count }).collect(),
-            window_ms: 100_000,
-        }
+        let latency = Latency {
+            p50_ms: p95_ms / 3.0,
+            p90_ms: p95_ms * 0.8,
+            p95_ms,
+            p99_ms,
+            p999_ms: p99_ms,
+            max_ms: p99_ms,
+            mean_ms: p95_ms / 2.5,
+        };
+        let route = testing::endpoint(route, 1000, latency);
+        Endpoint { throughput_rps: 10.0, buckets: testing::buckets(buckets), window_ms: 100_000, ..route }
     }
 
     fn snapshot(endpoints: Vec<Endpoint>) -> Snapshot {
-        Snapshot { endpoints: Some(endpoints), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { endpoints: Some(endpoints), ..testing::empty_snapshot() }
     }
 
     #[test]

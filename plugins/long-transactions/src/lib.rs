@@ -32,7 +32,7 @@
 //! `db.commit-promptly` (the application fix), and
 //! `db.find-lock-or-slow-query` for lock waits. Findings are sorted by target.
 
-use perfsage_sdk::databases::{self, SHORT_TEXT_CHARS, is_mysql_family, short_text};
+use perfsage_sdk::databases::{self, MARIADB, MYSQL, SHORT_TEXT_CHARS, is_mysql_family, short_text};
 use perfsage_sdk::metrics::human_duration;
 use perfsage_sdk::*;
 
@@ -83,7 +83,7 @@ impl Rule for Plugin {
             findings.extend(idle_count(db, &limits));
             findings.extend(lock_waits(db, &limits));
         }
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
@@ -171,18 +171,13 @@ fn lock_waits(db: &Database, limits: &Limits) -> Option<Finding> {
         return None;
     }
     let label = databases::label(&db.engine, &db.name);
-    let severity = if waits >= limits.lock_waits_high { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(f64::from(waits), f64::from(limits.lock_waits_high));
     let title = format!("{label}: {waits} session(s) waiting for a lock");
     let mut finding = Finding::new("long-transactions/lock-waits", title, Category::Software, severity, label.clone())
         .evidence("sessions waiting for locks", waits as f64, 0.0, "")
         .action(find_blocker(db, &label));
     // The oldest open transaction is the usual blocker; name it when it is old.
-    if let Some(oldest) = db
-        .transactions
-        .iter()
-        .filter(|t| t.age_s >= limits.max_age_s)
-        .max_by(|a, b| a.age_s.total_cmp(&b.age_s).then_with(|| b.pid.cmp(&a.pid)))
-    {
+    if let Some(oldest) = databases::oldest_transaction(db, limits.max_age_s) {
         finding = finding.action(terminate_session(db, oldest));
     }
     Some(finding.action(commit_promptly(db, None)))
@@ -220,11 +215,11 @@ fn idle_timeout(db: &Database) -> Action {
     let label = databases::label(&db.engine, &db.name);
     let minutes = IDLE_TIMEOUT_S / 60;
     let how = match db.engine.as_str() {
-        "mariadb" => format!(
+        MARIADB => format!(
             "On MariaDB (10.3+) run `SET GLOBAL idle_transaction_timeout = {IDLE_TIMEOUT_S};` and persist \
              `idle_transaction_timeout = {IDLE_TIMEOUT_S}` in the [mysqld] section of my.cnf."
         ),
-        "mysql" => "MySQL has no idle-in-transaction timeout; `wait_timeout` closes any idle connection, in a \
+        MYSQL => "MySQL has no idle-in-transaction timeout; `wait_timeout` closes any idle connection, in a \
                     transaction or not, so set it for the application's sessions (lower than its pool's idle \
                     timeout would break the pool) or have the pool validate connections."
             .to_string(),

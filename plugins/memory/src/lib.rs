@@ -78,7 +78,7 @@ impl Rule for Plugin {
         let available_low_pct = config.number("available_low_pct");
         let relief = Relief {
             memory,
-            largest: largest_processes(snapshot.processes.as_deref().unwrap_or_default()),
+            largest: processes::largest_by_rss(snapshot.processes.as_deref().unwrap_or_default(), NAMED_PROCESSES),
             available_low_pct,
         };
         Ok([
@@ -276,18 +276,10 @@ fn lower_swappiness(impact: f64, confidence: f64) -> Action {
         .param("value", LOW_SWAPPINESS)
 }
 
-/// The largest processes by resident memory, ties broken by name then pid.
-fn largest_processes(processes: &[Process]) -> Vec<&Process> {
-    let mut largest: Vec<&Process> = processes.iter().filter(|p| p.rss_bytes > 0).collect();
-    largest.sort_by(|a, b| b.rss_bytes.cmp(&a.rss_bytes).then_with(|| a.name.cmp(&b.name)).then(a.pid.cmp(&b.pid)));
-    largest.truncate(NAMED_PROCESSES);
-    largest
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, action_ids, check};
 
     const GIB: u64 = 1 << 30;
 
@@ -307,11 +299,11 @@ mod tests {
     }
 
     fn process(pid: u32, name: &str, rss_gib: u64) -> Process {
-        Process { pid, name: name.into(), cpu_pct: 10.0, rss_bytes: rss_gib * GIB, threads: None, open_files: None }
+        testing::process(pid, name, 10.0, rss_gib * GIB)
     }
 
     fn snapshot(memory: Memory, processes: Option<Vec<Process>>) -> Snapshot {
-        Snapshot { memory: Some(memory), processes, ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { memory: Some(memory), processes, ..testing::empty_snapshot() }
     }
 
     fn run(snapshot: &Snapshot) -> Vec<Finding> {
@@ -320,10 +312,6 @@ mod tests {
 
     fn find<'a>(findings: &'a [Finding], rule: &str) -> Option<&'a Finding> {
         findings.iter().find(|f| f.rule == rule)
-    }
-
-    fn action_ids(finding: &Finding) -> Vec<&str> {
-        finding.actions.iter().map(|a| a.id.as_str()).collect()
     }
 
     #[test]

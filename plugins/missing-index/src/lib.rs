@@ -25,7 +25,12 @@
 
 pub mod statement;
 
+use perfsage_sdk::contract::{self, plan_hints};
+use perfsage_sdk::databases::{self, POSTGRESQL, text_cut_after};
 use perfsage_sdk::*;
+
+/// How many characters of a statement a title or an action detail quotes.
+const QUOTED_TEXT_CHARS: usize = 120;
 
 /// The `missing-index` rule plugin.
 pub struct Plugin;
@@ -84,7 +89,7 @@ impl Rule for Plugin {
                 }
             }
         }
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then(a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         // Two statement classes wanting the same index are one finding.
         findings.dedup_by(|a, b| a.rule == b.rule && a.target == b.target);
         Ok(findings)
@@ -102,9 +107,14 @@ struct Limits {
 
 /// What the plan hints say about `table`: scanned, indexed, or nothing.
 fn plan_of(query: &Query, table: &str) -> (bool, bool) {
-    let about =
-        |prefix: &str| query.plan_hints.iter().any(|h| h.strip_prefix(prefix).is_some_and(|t| same_table(t, table)));
-    (about("seq-scan:") || about("full-scan:"), about("index-scan:"))
+    let about = |kind: &str| {
+        query.plan_hints.iter().any(|h| {
+            h.strip_prefix(kind)
+                .and_then(|rest| rest.strip_prefix(plan_hints::TABLE_SEPARATOR))
+                .is_some_and(|t| same_table(t, table))
+        })
+    };
+    (about(plan_hints::SEQ_SCAN) || about(plan_hints::FULL_SCAN), about(plan_hints::INDEX_SCAN))
 }
 
 /// `public.contacts` and `contacts` name the same table; so do `crm.contacts` and `contacts`.
@@ -116,7 +126,7 @@ fn same_table(a: &str, b: &str) -> bool {
 fn table_stat<'a>(databases: &'a [Database], query: &Query, table: &str) -> Option<&'a TableStat> {
     databases
         .iter()
-        .filter(|db| db.engine == query.engine && (db.name == query.database || db.name == "*"))
+        .filter(|db| db.engine == query.engine && (db.name == query.database || db.name == contract::databases::ALL))
         .flat_map(|db| &db.tables)
         .find(|t| same_table(&t.name, table))
 }
@@ -127,6 +137,7 @@ fn statement_finding(query: &Query, all: &[Query], databases: &[Database], limit
     }
     let access = statement::access(&query.text)?;
     let (scanned, indexed) = plan_of(query, &access.table);
+    // Any scan hint at all: every scan kind of the contract ends in `-scan`.
     let explained = query.plan_hints.iter().any(|h| h.contains("-scan:"));
     let stat = table_stat(databases, query, &access.table);
     let examined_per_call = query.rows_examined.map(|r| r as f64 / query.calls as f64);
@@ -137,7 +148,8 @@ fn statement_finding(query: &Query, all: &[Query], databases: &[Database], limit
     let suspect = if explained {
         scanned && !indexed
     } else {
-        query.plan_hints.iter().any(|h| h == "no-index-used") || ratio.is_some_and(|r| r >= limits.min_examined_ratio)
+        query.plan_hints.iter().any(|h| h == plan_hints::NO_INDEX_USED)
+            || ratio.is_some_and(|r| r >= limits.min_examined_ratio)
     };
     if !suspect || rows_per_call < limits.min_rows {
         return None;
@@ -148,11 +160,11 @@ fn statement_finding(query: &Query, all: &[Query], databases: &[Database], limit
     let share = metrics::pct(query.total_ms, database_time);
     let columns = access.columns.join(", ");
     let target = if columns.is_empty() {
-        format!("{} {table}", query.database)
+        databases::table_target(&query.database, &table)
     } else {
-        format!("{} {table} ({columns})", query.database)
+        format!("{} ({columns})", databases::table_target(&query.database, &table))
     };
-    let text = short(&query.text);
+    let text = text_cut_after(&query.text, QUOTED_TEXT_CHARS);
     let how = if explained { "its plan scans" } else { "it reads" };
     let title = format!(
         "`{text}` ({} calls, {share:.0}% of {}'s query time): {how} {} rows of {table} per call",
@@ -161,12 +173,8 @@ fn statement_finding(query: &Query, all: &[Query], databases: &[Database], limit
         metrics::human_count(rows_per_call)
     );
     let mut finding =
-        Finding::new("missing-index/statement", title, Category::Software, severity(rows_per_call), target).evidence(
-            "rows read per call",
-            rows_per_call,
-            limits.min_rows,
-            "rows",
-        );
+        Finding::new("missing-index/statement", title, Category::Software, severity_by_rows(rows_per_call), target)
+            .evidence("rows read per call", rows_per_call, limits.min_rows, "rows");
     if let Some(ratio) = ratio {
         finding = finding.evidence("rows examined per row returned", ratio, limits.min_examined_ratio, "");
     }
@@ -195,7 +203,7 @@ fn statement_finding(query: &Query, all: &[Query], databases: &[Database], limit
 fn create_index(query: &Query, table: &str, columns: &[String], impact: f64, confidence: f64) -> Action {
     let index = index_name(table, columns);
     let list = columns.join(", ");
-    let (hook, ddl, rollback) = if query.engine == "postgresql" {
+    let (hook, ddl, rollback) = if query.engine == POSTGRESQL {
         (
             "pg-create-index",
             format!("CREATE INDEX CONCURRENTLY {index} ON {table} ({list})"),
@@ -213,7 +221,7 @@ fn create_index(query: &Query, table: &str, columns: &[String], impact: f64, con
             "`{}` filters {table} on ({list}) without an index, so every call reads the table. `{ddl}` builds the \
              index without blocking writes; the plan then reads a few index pages instead. Rolled back with \
              `{rollback}`. Check the write load first: each index costs every INSERT and UPDATE a little.",
-            short(&query.text)
+            text_cut_after(&query.text, QUOTED_TEXT_CHARS)
         ))
         .impact(impact)
         .confidence(confidence)
@@ -262,9 +270,9 @@ fn table_finding(db: &Database, table: &TableStat, queries: &[Query], limits: &L
         metrics::human_count(per_scan),
         index_scans
     );
-    let target = format!("{} {name}", db.name);
+    let target = databases::table_target(&db.name, name);
     Some(
-        Finding::new("missing-index/table", title, Category::Software, severity(per_scan), target)
+        Finding::new("missing-index/table", title, Category::Software, severity_by_rows(per_scan), target)
             .evidence("rows read per sequential scan", per_scan, limits.min_rows, "rows")
             .evidence("sequential scans", table.seq_scans as f64, limits.min_seq_scans as f64, "")
             .action(
@@ -286,27 +294,15 @@ fn table_finding(db: &Database, table: &TableStat, queries: &[Query], limits: &L
     )
 }
 
-fn severity(rows_per_call: f64) -> Severity {
-    match rows_per_call {
-        r if r >= 1_000_000.0 => Severity::Critical,
-        r if r >= 100_000.0 => Severity::High,
-        _ => Severity::Medium,
-    }
-}
-
-/// The statement on one line, cut at 120 characters.
-fn short(text: &str) -> String {
-    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match folded.char_indices().nth(120) {
-        Some((at, _)) => format!("{}…", &folded[..at]),
-        None => folded,
-    }
+/// Rows a call or a scan reads: `high` from 100,000, `critical` from 1,000,000.
+fn severity_by_rows(rows: f64) -> Severity {
+    severity::rising(rows, 100_000.0, 1_000_000.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
+    use perfsage_sdk::testing::{self, check, empty_snapshot};
 
     fn query(
         engine: &str,
@@ -317,35 +313,26 @@ mod tests {
         hints: &[&str],
     ) -> Query {
         Query {
-            database: "crm".into(),
-            engine: engine.into(),
-            fingerprint: format!("{:x}", text.len()),
-            text: text.into(),
-            calls,
-            total_ms: calls as f64 * 20.0,
-            mean_ms: 20.0,
-            p95_ms: None,
             rows_examined: examined,
             rows_returned: returned,
             plan_hints: hints.iter().map(|h| h.to_string()).collect(),
+            ..testing::query(engine, "crm", text, calls, 20.0)
         }
     }
 
     fn table(name: &str, rows: u64, seq_scans: u64, seq_rows_read: u64, index_scans: u64) -> TableStat {
         TableStat {
-            name: name.into(),
-            rows_estimate: rows,
             size_bytes: Some(rows * 100),
             seq_scans,
             seq_rows_read,
             index_scans: Some(index_scans),
             dead_rows: Some(0),
-            last_vacuum_ms: None,
+            ..testing::table(name, rows)
         }
     }
 
     fn database(engine: &str, tables: Vec<TableStat>) -> Database {
-        Database { tables, ..perfsage_sdk::testing::database(engine, &[]) }
+        Database { tables, ..testing::database(engine, &[]) }
     }
 
     fn snapshot(queries: Vec<Query>, databases: Vec<Database>) -> Snapshot {

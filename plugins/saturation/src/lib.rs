@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use perfsage_sdk::contract::series::{HTTP_LATENCY_MEAN_MS, HTTP_REQUESTS};
 use perfsage_sdk::*;
 
 /// The `saturation` rule plugin.
@@ -81,16 +82,12 @@ fn concurrency(endpoints: &[Endpoint], workers: f64, threshold: f64) -> Vec<Find
             if utilization <= threshold {
                 return None;
             }
-            let severity = match utilization {
-                u if u >= 100.0 => Severity::Critical,
-                u if u >= 90.0 => Severity::High,
-                _ => Severity::Medium,
-            };
+            let severity = severity::rising(utilization, 90.0, 100.0);
             let title = format!(
                 "{service} keeps {concurrency:.0} requests in flight for {workers:.0} workers ({utilization:.0}% busy, threshold {threshold:.0}%)"
             );
             Some(
-                Finding::new("saturation/concurrency", title, Category::Software, severity, format!("service {service}"))
+                Finding::new("saturation/concurrency", title, Category::Software, severity, endpoints::service_target(service))
                     .evidence("requests in flight (throughput × mean latency)", concurrency, workers * threshold / 100.0, "")
                     .evidence("worker utilization", utilization, threshold, "%")
                     .action(add_workers(service, concurrency, workers))
@@ -105,21 +102,12 @@ struct Knee {
     growth: f64,
 }
 
-fn load_latency(series: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
+fn load_latency(all: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for latency in series.iter().filter(|s| s.name == "http_latency_mean_ms") {
-        let Some(load) = series.iter().find(|s| s.name == "http_requests" && s.labels == latency.labels) else {
-            continue;
-        };
-        let mut points: Vec<(f64, f64)> = load
-            .timestamps_ms
-            .iter()
-            .zip(&load.values)
-            .filter_map(|(t, r)| {
-                let i = latency.timestamps_ms.iter().position(|lt| lt == t)?;
-                Some((*r, latency.values[i]))
-            })
-            .collect();
+    for latency in all.iter().filter(|s| s.name == HTTP_LATENCY_MEAN_MS) {
+        let Some(load) = series::with_same_labels(all, HTTP_REQUESTS, latency) else { continue };
+        // (requests, latency) for each minute of the requests series.
+        let mut points = series::pairs_by_time(load, latency);
         if points.len() < MIN_MINUTES {
             continue;
         }
@@ -132,22 +120,28 @@ fn load_latency(series: &[Series], knee: &Knee, workers: f64) -> Vec<Finding> {
         if r < knee.correlation_min || growth < knee.growth {
             continue;
         }
-        let service = latency.labels.iter().find(|l| l.name == "service").map_or("all", |l| l.value.as_str());
+        let service = series::service(latency);
         let title = format!(
             "{service}'s latency rises with load: {busy:.0} ms in its busiest minutes vs {quiet:.0} ms in its quietest (correlation {r:.2})"
         );
         let busiest_rpm = points.last().map_or(0.0, |p| p.0);
-        let severity = if growth >= 2.0 * knee.growth { Severity::High } else { Severity::Medium };
+        let severity = severity::high_from(growth, 2.0 * knee.growth);
         findings.push(
-            Finding::new("saturation/load-latency", title, Category::Software, severity, format!("service {service}"))
-                .evidence("latency growth, busiest vs quietest quarter", growth, knee.growth, "x")
-                .evidence("load-latency correlation", r, knee.correlation_min, "")
-                .action(add_workers(service, workers * growth.min(4.0) * SIZING_UTILIZATION, workers))
-                .action(scale_out(service).detail(format!(
-                    "Latency climbs with load (up to {busiest_rpm:.0} requests a minute): a resource runs out \
+            Finding::new(
+                "saturation/load-latency",
+                title,
+                Category::Software,
+                severity,
+                endpoints::service_target(service),
+            )
+            .evidence("latency growth, busiest vs quietest quarter", growth, knee.growth, "x")
+            .evidence("load-latency correlation", r, knee.correlation_min, "")
+            .action(add_workers(service, workers * growth.min(4.0) * SIZING_UTILIZATION, workers))
+            .action(scale_out(service).detail(format!(
+                "Latency climbs with load (up to {busiest_rpm:.0} requests a minute): a resource runs out \
                      at peak. If the host's CPU or the database is that resource, more workers will not \
                      help; add instances behind the load balancer or move the peak's work elsewhere."
-                ))),
+            ))),
         );
     }
     findings
@@ -203,38 +197,19 @@ fn scale_out(service: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn endpoint(throughput_rps: f64, mean_ms: f64) -> Endpoint {
-        let latency = Latency {
-            p50_ms: mean_ms,
-            p90_ms: mean_ms,
-            p95_ms: mean_ms,
-            p99_ms: mean_ms,
-            p999_ms: mean_ms,
-            max_ms: mean_ms,
-            mean_ms,
-        };
-        Endpoint {
-            service: "app".into(),
-            route: "GET /".into(),
-            requests: 1000,
-            errors: 0,
-            client_errors: 0,
-            throughput_rps,
-            latency,
-            upstream_latency: None,
-            buckets: vec![],
-            window_ms: 60_000,
-        }
+        let route = testing::endpoint("GET /", 1000, testing::uniform_latency(mean_ms));
+        Endpoint { service: "app".into(), throughput_rps, ..route }
     }
 
     fn series(name: &str, values: &[f64]) -> Series {
-        perfsage_sdk::testing::series_per_minute(name, "app", values)
+        testing::series_per_minute(name, "app", values)
     }
 
     fn snapshot(endpoints: Vec<Endpoint>, series: Vec<Series>) -> Snapshot {
-        Snapshot { endpoints: Some(endpoints), series: Some(series), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { endpoints: Some(endpoints), series: Some(series), ..testing::empty_snapshot() }
     }
 
     #[test]
@@ -248,9 +223,9 @@ mod tests {
 
     #[test]
     fn latency_rising_with_load_is_a_knee() {
-        let load = series("http_requests", &[100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0]);
-        let rising = series("http_latency_mean_ms", &[20.0, 21.0, 22.0, 25.0, 30.0, 45.0, 80.0, 150.0]);
-        let flat = series("http_latency_mean_ms", &[20.0, 22.0, 21.0, 20.0, 22.0, 21.0, 20.0, 22.0]);
+        let load = series(HTTP_REQUESTS, &[100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0]);
+        let rising = series(HTTP_LATENCY_MEAN_MS, &[20.0, 21.0, 22.0, 25.0, 30.0, 45.0, 80.0, 150.0]);
+        let flat = series(HTTP_LATENCY_MEAN_MS, &[20.0, 22.0, 21.0, 20.0, 22.0, 21.0, 20.0, 22.0]);
         let e = vec![endpoint(1.0, 20.0)];
         let findings = check::<Plugin>(&snapshot(e.clone(), vec![load.clone(), rising]), vec![]).unwrap();
         assert_eq!(findings[0].rule, "saturation/load-latency");

@@ -1,4 +1,5 @@
-//! Builders for rule info, parameters, findings and actions.
+//! Builders for rule info, parameters, findings and actions, and the order
+//! findings are reported in.
 //!
 //! The generated records have many fields; these builders give each a
 //! sensible default so a rule states only what matters:
@@ -146,6 +147,12 @@ impl Finding {
     }
 }
 
+/// Put findings in report order: by target, then by rule (the sort is
+/// stable, so findings of one rule on one target keep their order).
+pub fn sort_by_target(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+}
+
 impl Action {
     /// An action with middling impact and confidence, low effort and risk, and no hook.
     pub fn new(id: &str, title: impl Into<String>, category: Category) -> Self {
@@ -200,5 +207,26 @@ impl Action {
     pub fn param(mut self, key: &str, value: impl ToString) -> Self {
         self.params.push(HookParam { key: key.into(), value: value.to_string() });
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_sort_by_target_then_rule_and_keep_their_order_otherwise() {
+        let finding = |rule: &str, title: &str, target: &str| {
+            Finding::new(rule, title, Category::Software, Severity::Medium, target)
+        };
+        let mut findings = vec![
+            finding("b/rule", "1", "mariadb crm"),
+            finding("a/rule", "2", "postgresql crm"),
+            finding("a/rule", "3", "mariadb crm"),
+            finding("b/rule", "4", "mariadb crm"),
+        ];
+        sort_by_target(&mut findings);
+        let titles: Vec<&str> = findings.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(titles, ["3", "1", "4", "2"]);
     }
 }

@@ -1,11 +1,11 @@
 //! Helpers shared by the endpoint rules (latency, errors, hotspots,
 //! saturation, upstream): Apdex from an endpoint's cumulative buckets, the
-//! time a route holds the server, severity by how far past a threshold a
-//! figure is, and the fixes several of those rules propose for a route, so
+//! time a route holds the server, and the fixes several of those rules
+//! propose for a route, so
 //! the same fix carries the same id (and merges in the ranking) whichever
 //! rule found it.
 
-use crate::{Action, Category, Endpoint, Level, Severity};
+use crate::{Action, Category, Endpoint, Level};
 
 /// Whether a route reads (GET or HEAD), so its responses can be cached.
 pub fn is_read(route: &str) -> bool {
@@ -42,18 +42,15 @@ pub fn apdex(endpoint: &Endpoint, t_ms: f64) -> Option<f64> {
     Some(((satisfied + tolerating / 2.0) / endpoint.requests as f64).clamp(0.0, 1.0))
 }
 
+/// The target of a finding about a whole service: `service web`, so every
+/// rule about a service (error bursts, saturated workers) names it the same way.
+pub fn service_target(service: &str) -> String {
+    format!("service {service}")
+}
+
 /// Server time the route took over its window, in seconds: requests × mean latency.
 pub fn busy_seconds(endpoint: &Endpoint) -> f64 {
     endpoint.requests as f64 * endpoint.latency.mean_ms / 1000.0
-}
-
-/// Severity by how far past its threshold a figure is (observed ÷ threshold).
-pub fn severity_by_ratio(ratio: f64) -> Severity {
-    match ratio {
-        r if r >= 4.0 => Severity::Critical,
-        r if r >= 2.0 => Severity::High,
-        _ => Severity::Medium,
-    }
 }
 
 /// Cache a read route's responses (HTTP cache, reverse proxy, or application cache).
@@ -104,22 +101,14 @@ pub fn fix_failing_dependency(target: &str, impact: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Bucket, Latency};
+    use crate::{Latency, testing};
 
     fn endpoint(requests: u64, buckets: &[(f64, u64)]) -> Endpoint {
-        let latency =
-            Latency { p50_ms: 0.0, p90_ms: 0.0, p95_ms: 0.0, p99_ms: 0.0, p999_ms: 0.0, max_ms: 0.0, mean_ms: 20.0 };
+        let latency = Latency { mean_ms: 20.0, ..testing::uniform_latency(0.0) };
         Endpoint {
-            service: "web".into(),
-            route: "GET /".into(),
-            requests,
-            errors: 0,
-            client_errors: 0,
-            throughput_rps: 1.0,
-            latency,
-            upstream_latency: None,
-            buckets: buckets.iter().map(|(le_ms, count)| Bucket { le_ms: *le_ms, count: *count }).collect(),
+            buckets: testing::buckets(buckets),
             window_ms: 1000,
+            ..testing::endpoint("GET /", requests, latency)
         }
     }
 
@@ -137,5 +126,10 @@ mod tests {
     fn reads_are_cacheable() {
         assert!(is_read("GET /api/contacts/:id"));
         assert!(!is_read("POST /api/contacts"));
+    }
+
+    #[test]
+    fn services_are_named_as_targets() {
+        assert_eq!(service_target("crm"), "service crm");
     }
 }

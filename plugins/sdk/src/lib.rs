@@ -32,7 +32,10 @@ pub mod builders;
 pub mod config;
 pub mod databases;
 pub mod endpoints;
+pub mod machine;
 pub mod metrics;
+pub mod processes;
+pub mod series;
 pub mod severity;
 pub mod testing;
 
@@ -57,8 +60,12 @@ pub use bindings::exports::perfsage::rule::rule::{
 pub use builders::param;
 pub use config::Config;
 
+/// The names and special values host and plugins agree on beside the WIT
+/// (series names, engine names, plan hints): see `wit/README.md`.
+pub use perfsage_contract as contract;
+
 /// The contract version this SDK was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub use perfsage_contract::CONTRACT_VERSION;
 
 /// A rule plugin: implement this and call [`export_rule!`].
 pub trait Rule {

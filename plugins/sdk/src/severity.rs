@@ -3,8 +3,9 @@
 //! A finding exists because a metric crossed its threshold, so every ladder
 //! starts at `Medium` and climbs to `High` and `Critical` at two further
 //! steps. [`by_ratio`] is the common case (how many times past the threshold),
-//! [`rising`] and [`falling`] take explicit steps, and [`milder`] steps down
-//! one level for evidence that is real but less pressing.
+//! [`rising`] and [`falling`] take explicit steps, [`high_from`] and
+//! [`high_past_half_headroom`] stop at `High`, and [`milder`] steps down one
+//! level for evidence that is real but less pressing.
 
 use crate::Severity;
 
@@ -32,6 +33,19 @@ pub fn falling(value: f64, high: f64, critical: f64) -> Severity {
         v if v <= high => Severity::High,
         _ => Severity::Medium,
     }
+}
+
+/// The two-step ladder: `High` from `high`, `Medium` below it (a finding
+/// that is never `Critical`).
+pub fn high_from(value: f64, high: f64) -> Severity {
+    if value >= high { Severity::High } else { Severity::Medium }
+}
+
+/// For a percentage that is bad above `threshold_pct` and cannot pass 100:
+/// `High` once more than half of the headroom between the threshold and 100 %
+/// is gone, `Medium` before.
+pub fn high_past_half_headroom(observed_pct: f64, threshold_pct: f64) -> Severity {
+    high_from(observed_pct, (threshold_pct + 100.0) / 2.0)
 }
 
 /// One level milder, stopping at `Info`.
@@ -62,6 +76,25 @@ mod tests {
         assert_eq!(falling(100.0, 24.0, 4.0), Severity::Medium);
         assert_eq!(falling(24.0, 24.0, 4.0), Severity::High);
         assert_eq!(falling(1.0, 24.0, 4.0), Severity::Critical);
+    }
+
+    #[test]
+    fn rising_ladder_is_worse_when_higher() {
+        assert_eq!(rising(89.9, 90.0, 100.0), Severity::Medium);
+        assert_eq!(rising(90.0, 90.0, 100.0), Severity::High);
+        assert_eq!(rising(100.0, 90.0, 100.0), Severity::Critical);
+    }
+
+    #[test]
+    fn two_step_ladders_stop_at_high() {
+        assert_eq!(high_from(49.9, 50.0), Severity::Medium);
+        assert_eq!(high_from(50.0, 50.0), Severity::High);
+        assert_eq!(high_from(f64::INFINITY, 50.0), Severity::High);
+        assert_eq!(high_from(f64::NAN, 50.0), Severity::Medium);
+        // Threshold 80 %: the headroom is 80..100, half of it gone at 90 %.
+        assert_eq!(high_past_half_headroom(89.9, 80.0), Severity::Medium);
+        assert_eq!(high_past_half_headroom(90.0, 80.0), Severity::High);
+        assert_eq!(high_past_half_headroom(100.0, 80.0), Severity::High);
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl Rule for Plugin {
                 }
             }
         }
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
@@ -216,7 +216,7 @@ fn targets_of(engine: &str, database: &str, q: &Query, group: &[&Query]) -> (Str
 
 fn hotspot(stats: &Stats, limits: &Limits) -> Finding {
     let q = stats.query;
-    let severity = if stats.share >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(stats.share, 50.0);
     let title = format!(
         "`{}` holds {:.0}% of {}'s statement time ({} calls × {:.1} ms mean)",
         stats.short, stats.share, stats.label, q.calls, q.mean_ms
@@ -299,23 +299,7 @@ fn cache_or_batch(stats: &Stats, impact: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, empty_snapshot};
-
-    fn query(engine: &str, database: &str, text: &str, calls: u64, mean_ms: f64) -> Query {
-        Query {
-            database: database.into(),
-            engine: engine.into(),
-            fingerprint: format!("{:x}", text.len() * 7919 + calls as usize),
-            text: text.into(),
-            calls,
-            total_ms: calls as f64 * mean_ms,
-            mean_ms,
-            p95_ms: None,
-            rows_examined: None,
-            rows_returned: None,
-            plan_hints: vec![],
-        }
-    }
+    use perfsage_sdk::testing::{action_ids, check, empty_snapshot, query};
 
     fn snapshot(queries: Vec<Query>) -> Snapshot {
         Snapshot { queries: Some(queries), ..empty_snapshot() }
@@ -323,10 +307,6 @@ mod tests {
 
     fn run(queries: Vec<Query>, config: Vec<ConfigEntry>) -> Vec<Finding> {
         check::<Plugin>(&snapshot(queries), config).unwrap()
-    }
-
-    fn ids(f: &Finding) -> Vec<&str> {
-        f.actions.iter().map(|a| a.id.as_str()).collect()
     }
 
     fn background(engine: &str, database: &str) -> Vec<Query> {
@@ -347,7 +327,7 @@ mod tests {
             (findings[1].rule.as_str(), findings[1].severity),
             ("slow-queries/slow-statement", Severity::Medium)
         );
-        assert_eq!(ids(&findings[0]), ["db.explain-query"]);
+        assert_eq!(action_ids(&findings[0]), ["db.explain-query"]);
     }
 
     #[test]
@@ -382,12 +362,12 @@ mod tests {
         let findings = run(queries, vec![]);
         let scan = findings.iter().find(|f| f.rule == "slow-queries/slow-statement").unwrap();
         assert_eq!(scan.severity, Severity::Medium);
-        assert_eq!(ids(scan), ["db.explain-query", "db.add-index"]);
+        assert_eq!(action_ids(scan), ["db.explain-query", "db.add-index"]);
         assert_eq!(scan.evidence.last().unwrap().observed, 500_000.0);
         assert!(scan.actions[0].detail.contains("ANALYZE FORMAT=JSON"));
         let lookup = findings.iter().find(|f| f.target.contains("customers")).unwrap();
         assert_eq!(lookup.rule, "slow-queries/hotspot");
-        assert_eq!(ids(lookup), ["db.explain-query", "db.cache-or-batch"]);
+        assert_eq!(action_ids(lookup), ["db.explain-query", "db.cache-or-batch"]);
         assert!(findings.windows(2).all(|w| w[0].target <= w[1].target), "sorted by target");
     }
 

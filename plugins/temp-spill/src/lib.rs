@@ -122,7 +122,7 @@ impl Rule for Plugin {
             min_temp_files: config.number("min_temp_files"),
             max_files_per_1k_xact: config.number("max_files_per_1k_xact"),
             max_work_mem: config.number("max_work_mem"),
-            ram: snapshot.memory.as_ref().map(|m| m.total_bytes as f64).filter(|r| *r > 0.0),
+            ram: machine::ram_bytes(snapshot),
         };
         let mut findings: Vec<Finding> = databases
             .iter()
@@ -136,7 +136,9 @@ impl Rule for Plugin {
                 }
             })
             .collect();
-        findings.sort_by(|a, b| a.target.cmp(&b.target));
+        // One rule per engine, and the target starts with the engine: the
+        // rule never breaks a tie of targets.
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
@@ -165,7 +167,7 @@ fn disk_tables(db: &Database, limits: &Limits) -> Option<Finding> {
         return None;
     }
     let label = databases::label(&db.engine, &db.name);
-    let severity = if share >= limits.max_disk_share * 2.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(share, limits.max_disk_share * 2.0);
     let title = format!(
         "{label}: {:.0}% of internal temporary tables go to disk ({} of {}, threshold {:.0}%)",
         share * 100.0,
@@ -332,7 +334,7 @@ fn find_spilling_statements(db: &Database, label: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot, memory_gib};
+    use perfsage_sdk::testing::{action_ids, check, database, empty_snapshot, memory_gib};
 
     fn db(engine: &str, temp_files: Option<u64>, status: &[(&str, f64)]) -> Database {
         Database { temp_files, ..database(engine, status) }
@@ -364,10 +366,6 @@ mod tests {
         check::<Plugin>(&s, config).unwrap()
     }
 
-    fn ids(f: &Finding) -> Vec<&str> {
-        f.actions.iter().map(|a| a.id.as_str()).collect()
-    }
-
     #[test]
     fn few_spills_are_silent() {
         let findings =
@@ -384,7 +382,7 @@ mod tests {
             (f.rule.as_str(), f.severity, f.target.as_str()),
             ("temp-spill/disk-tables", Severity::Medium, "mariadb crm")
         );
-        assert_eq!(ids(f), ["db.raise-tmp-table-size", "db.find-spilling-statements"]);
+        assert_eq!(action_ids(f), ["db.raise-tmp-table-size", "db.find-spilling-statements"]);
         // The limit is tmp_table_size (16 MiB), doubled.
         let detail = &f.actions[0].detail;
         assert!(detail.contains(&format!("SET GLOBAL tmp_table_size = {};", 32 * (1u64 << 20))), "{detail}");
@@ -398,7 +396,7 @@ mod tests {
         assert_eq!(findings[0].severity, Severity::High);
         let capped = vec![ConfigEntry { name: "max_tmp_table_size".into(), value: ParamValue::Number(16.0 * MIB) }];
         let findings = run(vec![mariadb(10_000.0, 6_000.0)], None, capped);
-        assert_eq!(ids(&findings[0]), ["db.find-spilling-statements"]);
+        assert_eq!(action_ids(&findings[0]), ["db.find-spilling-statements"]);
     }
 
     #[test]
@@ -408,7 +406,7 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert_eq!((f.rule.as_str(), f.severity), ("temp-spill/temp-files", Severity::Medium));
-        assert_eq!(ids(f), ["db.raise-work-mem", "db.find-spilling-statements"]);
+        assert_eq!(action_ids(f), ["db.raise-work-mem", "db.find-spilling-statements"]);
         assert!(f.actions[0].detail.contains("ALTER SYSTEM SET work_mem = '32MB'"), "{}", f.actions[0].detail);
 
         // Many files per transaction: high.
@@ -425,6 +423,6 @@ mod tests {
         assert!(detail.contains("a quarter of the 4.0 GiB of RAM"), "{detail}");
         // With 1 GiB, a quarter over 100 connections is below the current 4 MB: no raise.
         let tight = run(vec![postgres(500, 500.0 * 24.0 * MIB, 1.0e6)], Some(1.0), vec![]);
-        assert_eq!(ids(&tight[0]), ["db.find-spilling-statements"]);
+        assert_eq!(action_ids(&tight[0]), ["db.find-spilling-statements"]);
     }
 }

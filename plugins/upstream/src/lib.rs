@@ -94,7 +94,7 @@ export_rule!(Plugin);
 
 fn proxy_overhead(e: &Endpoint, overhead_ms: f64, overhead_pct: f64, threshold: f64) -> Finding {
     let route = &e.route;
-    let severity = if overhead_pct >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(overhead_pct, 50.0);
     let title = format!(
         "{route} spends {overhead_ms:.0} ms of its {:.0} ms mean outside the application ({overhead_pct:.0}%)",
         e.latency.mean_ms
@@ -125,7 +125,7 @@ fn proxy_overhead(e: &Endpoint, overhead_ms: f64, overhead_pct: f64, threshold: 
 
 fn application(e: &Endpoint, upstream: &Latency, app_share: f64, slow: f64) -> Finding {
     let route = &e.route;
-    let severity = if e.latency.p95_ms >= 4.0 * slow { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(e.latency.p95_ms, 4.0 * slow);
     let title = format!(
         "{route} is slow in the application: upstream p95 {:.0} ms, {app_share:.0}% of its time",
         upstream.p95_ms
@@ -142,29 +142,19 @@ fn application(e: &Endpoint, upstream: &Latency, app_share: f64, slow: f64) -> F
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::check;
+    use perfsage_sdk::testing::{self, check};
 
     fn latency(p95_ms: f64, mean_ms: f64) -> Latency {
         Latency { p50_ms: mean_ms, p90_ms: p95_ms, p95_ms, p99_ms: p95_ms, p999_ms: p95_ms, max_ms: p95_ms, mean_ms }
     }
 
     fn endpoint(route: &str, total: Latency, upstream: Option<Latency>) -> Endpoint {
-        Endpoint {
-            service: "web".into(),
-            route: route.into(),
-            requests: 500,
-            errors: 0,
-            client_errors: 0,
-            throughput_rps: 5.0,
-            latency: total,
-            upstream_latency: upstream,
-            buckets: vec![],
-            window_ms: 100_000,
-        }
+        let route = testing::endpoint(route, 500, total);
+        Endpoint { throughput_rps: 5.0, upstream_latency: upstream, window_ms: 100_000, ..route }
     }
 
     fn snapshot(endpoints: Vec<Endpoint>) -> Snapshot {
-        Snapshot { endpoints: Some(endpoints), ..perfsage_sdk::testing::empty_snapshot() }
+        Snapshot { endpoints: Some(endpoints), ..testing::empty_snapshot() }
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //! vacuum action names it: VACUUM cannot remove rows that transaction may
 //! still see.
 
-use perfsage_sdk::databases::POSTGRESQL;
+use perfsage_sdk::databases::{self, POSTGRESQL};
 use perfsage_sdk::metrics::{human_duration, pct};
 use perfsage_sdk::*;
 
@@ -84,11 +84,7 @@ impl Rule for Plugin {
         };
         let mut findings = Vec::new();
         for db in databases.iter().filter(|db| db.engine == POSTGRESQL) {
-            let holder = db
-                .transactions
-                .iter()
-                .filter(|t| t.age_s >= HORIZON_HOLDER_S)
-                .max_by(|a, b| a.age_s.total_cmp(&b.age_s).then_with(|| b.pid.cmp(&a.pid)));
+            let holder = databases::oldest_transaction(db, HORIZON_HOLDER_S);
             for table in &db.tables {
                 let Some(dead) = table.dead_rows.filter(|d| *d >= limits.min_dead_rows) else { continue };
                 let ctx = Ctx { db, table, dead, holder };
@@ -96,7 +92,7 @@ impl Rule for Plugin {
                 findings.extend(stale(&ctx, &limits));
             }
         }
-        findings.sort_by(|a, b| a.target.cmp(&b.target).then_with(|| a.rule.cmp(&b.rule)));
+        builders::sort_by_target(&mut findings);
         Ok(findings)
     }
 }
@@ -121,7 +117,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn target(&self) -> String {
-        format!("{} {}", self.db.name, self.table.name)
+        databases::table_target(&self.db.name, &self.table.name)
     }
 
     fn dead_share(&self) -> f64 {
@@ -138,7 +134,7 @@ fn dead_rows(ctx: &Ctx, limits: &Limits) -> Option<Finding> {
     if share < limits.dead_pct {
         return None;
     }
-    let severity = if share >= 50.0 { Severity::High } else { Severity::Medium };
+    let severity = severity::high_from(share, 50.0);
     let title = format!(
         "{}: {} dead rows, {share:.0}% of the table (threshold {:.0}%)",
         ctx.target(),
@@ -229,22 +225,14 @@ fn tune_autovacuum(ctx: &Ctx, impact: f64) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfsage_sdk::testing::{check, database, empty_snapshot};
+    use perfsage_sdk::testing::{self, check, database, empty_snapshot};
 
     const NOW: i64 = 1_750_000_000_000;
     const DAY: i64 = 86_400_000;
 
     fn table(name: &str, live: u64, dead: u64, vacuumed_days_ago: Option<i64>) -> TableStat {
-        TableStat {
-            name: name.into(),
-            rows_estimate: live,
-            size_bytes: None,
-            seq_scans: 0,
-            seq_rows_read: 0,
-            index_scans: None,
-            dead_rows: Some(dead),
-            last_vacuum_ms: vacuumed_days_ago.map(|d| NOW - d * DAY),
-        }
+        let last_vacuum_ms = vacuumed_days_ago.map(|d| NOW - d * DAY);
+        TableStat { dead_rows: Some(dead), last_vacuum_ms, ..testing::table(name, live) }
     }
 
     fn db(engine: &str, tables: Vec<TableStat>, transactions: Vec<DbTransaction>) -> Database {

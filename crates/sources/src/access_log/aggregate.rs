@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::histogram::{HistogramSpec, LazyHistogram, buckets, round3, summary};
+use perfsage_model::contract;
 use perfsage_model::{Endpoint, Label, Latency, Series};
 
 use super::format::Record;
@@ -374,14 +375,14 @@ impl Accumulator {
     /// The per-minute series: `http_requests`, `http_errors` (5xx) and `http_latency_mean_ms`.
     pub fn series(&mut self, service: &str) -> Vec<Series> {
         self.flush_minute();
-        let labels = vec![Label { name: "service".into(), value: service.into() }];
+        let labels = vec![Label { name: contract::labels::SERVICE.into(), value: service.into() }];
         let timestamps: Vec<i64> = self.minutes.keys().copied().collect();
         let column = |f: &dyn Fn(&Minute) -> f64| self.minutes.values().map(f).collect::<Vec<f64>>();
         [
-            ("http_requests", column(&|m| m.requests as f64)),
-            ("http_errors", column(&|m| m.errors as f64)),
+            (contract::series::HTTP_REQUESTS, column(&|m| m.requests as f64)),
+            (contract::series::HTTP_ERRORS, column(&|m| m.errors as f64)),
             (
-                "http_latency_mean_ms",
+                contract::series::HTTP_LATENCY_MEAN_MS,
                 column(&|m| if m.timed > 0 { round3(m.total_us as f64 / 1000.0 / m.timed as f64) } else { 0.0 }),
             ),
         ]

@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access_log::Admission;
 use crate::histogram::{HistogramSpec, LazyHistogram};
+use perfsage_model::contract;
 
 /// The rule pack's `[slow_log]` settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -195,8 +196,8 @@ impl LogKind {
     /// The engine the snapshot's queries of such a log carry.
     pub fn engine(self) -> &'static str {
         match self {
-            LogKind::MySql => "mysql",
-            LogKind::Postgres => "postgresql",
+            LogKind::MySql => contract::engines::MYSQL,
+            LogKind::Postgres => contract::engines::POSTGRESQL,
         }
     }
 
