@@ -424,20 +424,26 @@ fn a_failing_hook_is_journaled_and_stops_the_rest_unless_keep_going() {
 fn a_hanging_hook_is_killed_with_its_children_at_its_timeout() {
     let mut world = World::new();
     let pids = world.path("pids");
+    // The pids are written first thing, and the timeout leaves a loaded
+    // machine seconds to get there: the test waits on the files, not a clock.
     let hang =
         world.script("hang.sh", &format!("sleep 120 & echo $! > '{0}.child'; echo $$ > '{0}'; wait", pids.display()));
-    world.bind("hang", &[&hang], 400, toml::Table::new());
+    world.bind("hang", &[&hang], 3_000, toml::Table::new());
     world.propose("hang", &[]);
     let out = output(world.offline("apply").args(["--top", "1", "--yes"]));
     assert_eq!(out.status.code(), Some(3));
     let journal = world.journal();
     assert_eq!(journal[1]["status"], "timed-out");
-    assert_eq!(journal[1]["timeout_ms"], 400);
+    assert_eq!(journal[1]["timeout_ms"], 3_000);
     for file in [pids.clone(), pids.with_extension("child")] {
-        let pid: u32 = std::fs::read_to_string(&file).unwrap().trim().parse().unwrap();
+        let pid: u32 = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: the hook did not start within its 3 s: {e}", file.display()))
+            .trim()
+            .parse()
+            .unwrap();
         eventually(&format!("process {pid} to die"), || process_is_gone(pid));
     }
-    assert!(stdout(&out).contains("timed out after 400 ms; process group killed"));
+    assert!(stdout(&out).contains("timed out after 3000 ms; process group killed"));
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod support;
 
 mod access_logs;
 mod actions;
+mod architecture;
 mod audit;
 mod cli;
 mod contract;

@@ -188,8 +188,10 @@ fn fleet_over_a_live_node_exporter_agrees_with_its_metrics() {
     std::thread::sleep(Duration::from_secs(10));
     let after = node_metrics(&node);
     let at = unix_now();
-    // Let Prometheus take the scrape that ends the window.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Wait for the scrape that ends the window, however late a loaded machine takes it.
+    wait_for("a scrape after the window's end", Duration::from_secs(30), || {
+        query(&prometheus, "max(timestamp(node_load1))", None).first().is_some_and(|(_, v)| *v >= (at + 1) as f64)
+    });
     let cache = tempfile::tempdir().unwrap();
     let snapshots = tempfile::tempdir().unwrap();
     let output = crate::support::output(

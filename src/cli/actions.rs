@@ -13,8 +13,11 @@ use std::time::SystemTime;
 use anyhow::{Context, anyhow};
 use serde::Serialize;
 
+use clap::Args;
+
+use super::args::{ActionFormat, CollectArgs, PluginArgs};
 use super::commands::{collect, load_engine, write_stdout};
-use super::{ActionFormat, ActionInputArgs, ApplyArgs, Exit, Failure, JournalArgs, PlanArgs, StateArgs};
+use super::exit::{Exit, Failure};
 use crate::pack::RulePack;
 use perfsage_actions::apply::{self as applying, ApplyReport};
 use perfsage_actions::hooks::{HookSet, materialize_builtin};
@@ -29,6 +32,66 @@ use perfsage_model::Snapshot;
 use perfsage_ranking::{CheckResult, PluginStatus};
 use perfsage_reports::{evidence_line, terminal_safe};
 use perfsage_snapshot as snapshot;
+
+/// What `plan` and `apply` work from: this machine (like `run`) or a saved snapshot (like `check`).
+#[derive(Debug, Args)]
+pub(super) struct ActionInputArgs {
+    /// Plan from a saved snapshot instead of collecting this machine. `apply`
+    /// then cannot verify honestly and reports verification as skipped.
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    collect: CollectArgs,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct StateArgs {
+    /// Where the journal, the apply lock and the hooks' saved state live
+    /// [default: $XDG_STATE_HOME/perfsage].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PlanArgs {
+    #[command(flatten)]
+    input: ActionInputArgs,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ApplyArgs {
+    #[command(flatten)]
+    input: ActionInputArgs,
+    /// Apply the action with this id (as `plan` lists it) on every target it
+    /// was proposed for; repeatable.
+    #[arg(long = "action", value_name = "ID", required_unless_present = "top", conflicts_with = "top")]
+    actions: Vec<String>,
+    /// Apply the N best-ranked actions that have a hook.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    top: Option<u32>,
+    /// Consent without a prompt (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Go on with the next action after one fails (default: stop).
+    #[arg(long)]
+    keep_going: bool,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct JournalArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
 
 /// Bytes of a dry run's output shown in a plan.
 const DRY_RUN_SHOWN: usize = 16 * 1024;

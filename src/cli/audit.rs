@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 
+use super::args::{CollectArgs, PluginArgs, SeverityArg, parse_duration};
 use super::commands::{collect_options, load_engine, write_stdout};
-use super::{CollectArgs, Exit, Failure, PluginArgs, SeverityArg, parse_duration};
+use super::exit::{Exit, Failure};
 use crate::pack::RulePack;
 use perfsage_audits::history::{AuditSummary, History, Status};
 use perfsage_audits::service::{self, Ended, Schedule};

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 
-use super::{CheckArgs, CollectArgs, Exit, Failure, OutputArgs, PluginArgs, PluginListArgs, RunArgs, SnapshotArgs};
+use clap::Args;
+
+use super::args::{CollectArgs, OutputArgs, PluginArgs};
+use super::exit::{Exit, Failure};
 use crate::pack::RulePack;
 use perfsage_engine::pins::{Lock, lock_path};
 use perfsage_engine::runtime::PluginSource;
@@ -16,6 +19,52 @@ use perfsage_ranking::{CheckResult, Verdict};
 use perfsage_reports::{Report, terminal_safe};
 use perfsage_snapshot as snapshot;
 use perfsage_sources::{self as sources, CollectOptions};
+
+#[derive(Debug, Args)]
+pub(super) struct RunArgs {
+    #[command(flatten)]
+    collect: CollectArgs,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SnapshotArgs {
+    /// Where to write the snapshot; `-` for standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    #[command(flatten)]
+    collect: CollectArgs,
+    /// Rule pack whose [collect] settings apply.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CheckArgs {
+    /// A snapshot written by `perfsage snapshot`.
+    #[arg(value_name = "FILE")]
+    snapshot: PathBuf,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PluginListArgs {
+    #[command(flatten)]
+    plugins: PluginArgs,
+    /// Also list each plugin's parameters with defaults, units and ranges.
+    #[arg(long)]
+    params: bool,
+    /// Also list the rule pack's hook bindings with the parameters each accepts
+    /// (types, ranges, allowlists): what any plugin may pass to them.
+    #[arg(long)]
+    hooks: bool,
+}
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.plugins.config.as_deref()).map_err(Failure::usage)?;

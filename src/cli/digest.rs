@@ -1,11 +1,32 @@
 //! `perfsage digest FILE`: a slow query log, grouped by statement class.
 
 use anyhow::Context;
+use std::path::PathBuf;
 
+use clap::Args;
+
+use super::args::ActionFormat;
 use super::commands::write_stdout;
-use super::{ActionFormat, DigestArgs, Exit, Failure};
+use super::exit::{Exit, Failure};
 use crate::pack::RulePack;
 use perfsage_sources::digest::digest_file;
+
+#[derive(Debug, Args)]
+pub(super) struct DigestArgs {
+    /// A MySQL/MariaDB slow query log (`slow_query_log_file`) or a PostgreSQL
+    /// log written with `log_min_duration_statement`; the kind is detected.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Rule pack whose [slow_log] settings (max_classes, max_statement_bytes) apply.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Statement classes kept (the first ones seen); the entries of the others are counted in
+    /// one `(other)` class. Overrides [slow_log] max_classes (default 10000).
+    #[arg(long, value_name = "N")]
+    max_classes: Option<usize>,
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+}
 
 pub fn run(args: DigestArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;

@@ -17,8 +17,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, anyhow};
 use clap::Args;
 
+use super::args::{OutputArgs, PluginArgs, parse_duration};
 use super::commands::{load_engine, write_stdout};
-use super::{Exit, Failure, OutputArgs, PluginArgs, parse_duration};
+use super::exit::{Exit, Failure};
 use crate::pack::RulePack;
 use perfsage_engine::Engine;
 use perfsage_model::Severity;

@@ -2,15 +2,38 @@
 //! route by route (the reading itself is `sources::access_log`).
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use clap::Args;
+
+use super::args::DataFormat;
 use super::commands::write_stdout;
-use super::{DataFormat, Exit, Failure, LogsArgs};
+use super::exit::{Exit, Failure};
 use crate::pack::RulePack;
 use perfsage_sources::access_log::{AccessLogSource, Accumulator, Admission, OTHER_ROUTE};
 use perfsage_sources::histogram::round3;
+
+#[derive(Debug, Args)]
+pub(super) struct LogsArgs {
+    /// Access logs (plain or gzip): combined with request times, a `log_format` from --config, or JSON lines.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+    /// Rule pack whose [access_log] settings (format, service, route patterns) apply.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How many routes the table shows.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// Distinct routes kept (the first ones seen); the requests of the others are counted in
+    /// one `(other)` route. Overrides [access_log] max_routes (default 10000).
+    #[arg(long, value_name = "N")]
+    max_routes: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DataFormat::Table)]
+    format: DataFormat,
+}
 
 pub fn run(args: LogsArgs) -> Result<Exit, Failure> {
     let pack = RulePack::load(args.config.as_deref()).map_err(Failure::usage)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::commands::write_stdout;
-use super::{Exit, Failure};
+use super::exit::{Exit, Failure};
 use crate::scaffold::{SdkSource, checkout_sdk, scaffold};
 
 #[derive(Debug, Args)]

@@ -5,8 +5,9 @@
 
 use anyhow::anyhow;
 
+use super::args::PluginArgs;
 use super::commands::{external_plugin_paths, write_stdout};
-use super::{Exit, Failure, PluginArgs};
+use super::exit::{Exit, Failure};
 use perfsage_engine::pins::{Lock, PinChange, lock_path};
 
 pub fn plugin_pin(args: PluginArgs) -> Result<Exit, Failure> {

@@ -12,7 +12,7 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 
 use super::commands::write_stdout;
-use super::{Exit, Failure};
+use super::exit::{Exit, Failure};
 use crate::pack::RulePack;
 use perfsage_engine::cases::{CaseFileOutcome, render_junit, render_text, run_case_file};
 use perfsage_engine::runtime::PluginSource;

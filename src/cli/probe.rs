@@ -2,6 +2,7 @@
 //! errors by class (the measuring itself is `sources::probe`).
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -10,10 +11,52 @@ use hyper::header::{HeaderName, HeaderValue};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use clap::Args;
+
+use super::args::{DataFormat, parse_duration};
 use super::commands::write_stdout;
-use super::{DataFormat, Exit, Failure, ProbeArgs};
+use super::exit::{Exit, Failure};
 use perfsage_sources::histogram::{round3, summary};
 use perfsage_sources::probe::{ErrorCounts, ProbeOptions, ProbeResult, probe};
+
+#[derive(Debug, Args)]
+pub(super) struct ProbeArgs {
+    /// The URLs to probe (http://), one after another.
+    #[arg(value_name = "URL", required = true)]
+    urls: Vec<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(short, long, default_value_t = 16)]
+    connections: usize,
+    /// How long to probe each URL [default: 10s unless --requests is given].
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Stop after this many requests per URL.
+    #[arg(short = 'n', long, value_name = "COUNT")]
+    requests: Option<u64>,
+    /// Fixed request rate per second (open model: latency counts from the intended send time).
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
+    /// HTTP method.
+    #[arg(short = 'X', long, default_value = "GET")]
+    method: String,
+    /// Extra request header `Name: value`; repeatable.
+    #[arg(short = 'H', long, value_name = "HEADER")]
+    header: Vec<String>,
+    /// Request body.
+    #[arg(long, conflicts_with = "body_file")]
+    body: Option<String>,
+    /// Request body from a file.
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    /// Per-request timeout, connect included.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    timeout: Duration,
+    /// Threads, each running its share of the connections [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DataFormat::Table)]
+    format: DataFormat,
+}
 
 pub fn run(args: ProbeArgs) -> Result<Exit, Failure> {
     let options = args.options()?;

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::params::{Declared, parse_declarations};
+use super::runner::is_safe_env_key;
 
 /// The scripts of `rules/hooks/`, embedded with the default pack.
 pub const BUILTIN_HOOK_SCRIPTS: &[(&str, &str)] = &[
@@ -102,13 +103,6 @@ fn default_timeout_ms() -> u64 {
 
 fn default_stop_grace_ms() -> u64 {
     super::runner::DEFAULT_STOP_GRACE.as_millis() as u64
-}
-
-/// Whether `name` is a safe environment-variable key: `[A-Za-z0-9_]`, 1..=64 long, not starting with a digit.
-pub fn is_safe_env_key(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.as_bytes()[0].is_ascii_digit()
 }
 
 impl HookBinding {

@@ -86,7 +86,7 @@ pub fn parse_declarations(hook: &str, table: &toml::Table) -> Result<Declared, S
     let mut env_names = BTreeSet::new();
     for (key, value) in table {
         let at = format!("hooks.{hook}.params.{key}");
-        if !super::hooks::is_safe_env_key(key) {
+        if !super::runner::is_safe_env_key(key) {
             return Err(format!("{at}: a parameter name must be [A-Za-z0-9_], 1 to 64, not starting with a digit"));
         }
         if !env_names.insert(key.to_ascii_uppercase()) {

@@ -21,10 +21,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::hooks::{HookBinding, HookSet, PARAM_PREFIX, is_safe_env_key};
+use super::hooks::{HookBinding, HookSet, PARAM_PREFIX};
 use super::journal::Phase;
 use super::params::check_params;
 use super::runner::Invocation;
+use super::runner::is_safe_env_key;
 use perfsage_ranking::RankedFinding;
 use perfsage_reports::terminal_safe;
 

@@ -362,6 +362,13 @@ fn drain(pipe: &mut dyn Read) -> Captured {
     }
 }
 
+/// Whether `name` is a safe environment-variable key: `[A-Za-z0-9_]`, 1..=64 long, not starting with a digit.
+pub fn is_safe_env_key(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::history::FindingRow;
+use crate::history::FindingRow;
 
 /// The findings of an audit compared with the previous audit of its target.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -345,11 +345,16 @@ impl History {
         })
     }
 
-    /// Delete audits that started before `cutoff_ms`; returns how many.
+    /// Delete audits that started before `cutoff_ms`; returns how many. A
+    /// target's newest audit always stays, however old: an audit that took
+    /// longer than `--keep` never prunes itself, and the next audit of a
+    /// target that was not audited for a while still has its previous one.
     pub fn prune(&self, cutoff_ms: i64) -> Result<usize, HistoryError> {
-        Ok(self
-            .connection
-            .execute("DELETE FROM audits WHERE started_at_ms < ?1 AND status != 'running'", [cutoff_ms])?)
+        Ok(self.connection.execute(
+            "DELETE FROM audits WHERE started_at_ms < ?1 AND status != 'running'
+               AND id NOT IN (SELECT MAX(id) FROM audits GROUP BY target)",
+            [cutoff_ms],
+        )?)
     }
 }
 
@@ -428,6 +433,23 @@ mod tests {
         assert_eq!(history.prune(5_000).unwrap(), 1);
         let left: Vec<i64> = history.list(None, None, 10).unwrap().iter().map(|a| a.id).collect();
         assert_eq!(left, [recent, running]);
+    }
+
+    #[test]
+    fn pruning_keeps_each_targets_newest_audit_however_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open(dir.path()).unwrap();
+        let (report, snapshot) = empty_report();
+        let mut audit = |target: &str, at: i64| {
+            let id = history.begin(target, at).unwrap();
+            history.complete(id, &report, &snapshot, 5, 0, &[]).unwrap();
+            id
+        };
+        let (_, web_newest, db_only) = (audit("web", 1_000), audit("web", 2_000), audit("db", 1_500));
+        assert_eq!(history.prune(10_000).unwrap(), 1, "only web's older audit goes");
+        let mut left: Vec<i64> = history.list(None, None, 10).unwrap().iter().map(|a| a.id).collect();
+        left.sort();
+        assert_eq!(left, [web_newest, db_only]);
     }
 
     #[test]

@@ -13,9 +13,9 @@ use std::fmt::Write;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::AuditView;
-use super::diff::Diff;
-use super::history::AuditSummary;
+use crate::diff::Diff;
+use crate::history::AuditSummary;
+use crate::view::AuditView;
 use perfsage_model::{Severity, Snapshot};
 use perfsage_reports::{Report, ReportFinding};
 

@@ -1,7 +1,7 @@
 //! The audit in the Prometheus text exposition format, for node_exporter's
 //! textfile collector (`--collector.textfile.directory`): gauges only, every
 //! series labelled with the audited `host`, so files of several targets can
-//! sit side by side. Pure; [`super::write_atomic`] puts the file in place so
+//! sit side by side. Pure; `perfsage_private::write_atomic` puts the file in place so
 //! the collector never reads half of it.
 //!
 //! Hand-written rather than through `prometheus-client`: that crate emits
@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::AuditView;
+use crate::view::AuditView;
 use perfsage_model::Severity;
 
 /// Render the metrics of one audit.

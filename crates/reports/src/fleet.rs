@@ -17,9 +17,10 @@ use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Modify, Style, Width};
 
-use super::Word;
-use super::markdown::escape;
-use super::table::paint;
+use crate::markdown::escape;
+use crate::render::Format;
+use crate::report::Word;
+use crate::table::paint;
 use perfsage_model::Severity;
 use perfsage_ranking::{CheckResult, PluginStatus};
 
@@ -195,15 +196,15 @@ impl FleetReport {
         !self.failed_queries.is_empty() || self.instances.iter().any(|i| i.status != "ok")
     }
 
-    pub fn render(&self, format: super::Format, color: bool) -> String {
+    pub fn render(&self, format: Format, color: bool) -> String {
         match format {
-            super::Format::Table => self.table(color),
-            super::Format::Json => {
+            Format::Table => self.table(color),
+            Format::Json => {
                 let mut text = serde_json::to_string_pretty(self).expect("a fleet report always serializes");
                 text.push('\n');
                 text
             }
-            super::Format::Markdown => self.markdown(),
+            Format::Markdown => self.markdown(),
         }
     }
 

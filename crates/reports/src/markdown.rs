@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, evidence_line};
+use crate::report::{Report, evidence_line};
 use perfsage_ranking::PluginStatus;
 
 pub fn render(report: &Report) -> String {

@@ -11,7 +11,7 @@ use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Modify, Style, Width};
 
-use super::{Report, evidence_line};
+use crate::report::{Report, evidence_line};
 use perfsage_ranking::PluginStatus;
 
 pub fn render(report: &Report, color: bool) -> String {
