@@ -224,19 +224,24 @@ fn paths(code: &str) -> (Vec<String>, Vec<String>) {
         let expanded = expand_use(body.trim_end_matches(';'));
         if public { reexports.extend(expanded) } else { uses.extend(expanded) }
     }
+    // Paths in code: `crate::x`, `super::x`, `self::x`, and `child::x` (a
+    // path from the module itself), resolved or dropped by `resolve`.
     let bytes = rest.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let at = &rest[i..];
-        let starts_path = ["crate::", "super::", "self::"].iter().any(|p| at.starts_with(p))
+        let word_start = (bytes[i].is_ascii_alphabetic() || bytes[i] == b'_')
             && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':'));
-        if starts_path {
-            let len = at.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(at.len());
-            uses.push(at[..len].trim_end_matches(':').to_string());
-            i += len;
-        } else {
+        if !word_start {
             i += 1;
+            continue;
         }
+        let at = &rest[i..];
+        let len = at.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(at.len());
+        let path = at[..len].trim_end_matches(':');
+        if path.contains("::") {
+            uses.push(path.to_string());
+        }
+        i += len.max(1);
     }
     (uses, reexports)
 }
@@ -254,7 +259,15 @@ fn resolve(
         "crate" => Vec::new(),
         "self" => from.to_vec(),
         "super" => from[..from.len().checked_sub(1)?].to_vec(),
-        _ => return None,
+        // A path from the module itself: only when it starts with a child module.
+        child => {
+            let mut next = from.to_vec();
+            next.push(child.to_string());
+            if !known.contains(&next) {
+                return None;
+            }
+            next
+        }
     };
     for segment in segments {
         match segment {

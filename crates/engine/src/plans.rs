@@ -268,6 +268,27 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_plugin_the_key_and_the_expectation() {
+        let cases = [
+            ("[plugins.cpux]", "plugin `cpux`, which is not loaded (loaded: cpu)"),
+            (
+                "[plugins.cpu]\nparams = { limti = 1 }",
+                "plugin `cpu` has no parameter `limti` (it declares: limit, top)",
+            ),
+            (
+                "[plugins.cpu]\nparams = { limit = \"high\" }",
+                "parameter `limit`: expected a number, found string \"high\"",
+            ),
+            ("[plugins.cpu]\nparams = { top = 2.5 }", "parameter `top`: expected an integer"),
+            ("[plugins.cpu]\nparams = { limit = 140 }", "140 is outside its range 0..=100"),
+        ];
+        for (text, expected) in cases {
+            let message = plan(text).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text:?} gave {message:?}");
+        }
+    }
+
+    #[test]
     fn the_default_runtime_settings_are_the_sandbox_defaults() {
         assert_eq!(RuntimeSettings::default().limits(), Limits::default());
         assert!(RuntimeSettings::default().check().is_ok());

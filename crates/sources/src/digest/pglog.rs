@@ -77,7 +77,7 @@ pub fn read(reader: impl BufRead, max_bytes: usize, mut each: impl FnMut(Option<
             _ => None,
         });
     };
-    super::for_each_line(reader, max_bytes, |line, cut| {
+    super::lines::for_each_line(reader, max_bytes, |line, cut| {
         let text = std::str::from_utf8(line);
         if let Some(ms) = open {
             match text {

@@ -63,7 +63,7 @@ impl Pending {
             self.statement.push(b'\n');
         } else {
             self.truncated = true;
-            self.statement.extend_from_slice(super::utf8_floor(&line[..room]));
+            self.statement.extend_from_slice(super::lines::utf8_floor(&line[..room]));
         }
     }
 
@@ -170,7 +170,7 @@ fn use_database(line: &[u8]) -> Option<&[u8]> {
 /// corrupt one). A statement is cut at `max_bytes`.
 pub fn read(reader: impl BufRead, max_bytes: usize, mut each: impl FnMut(Option<Entry<'_>>)) -> std::io::Result<()> {
     let mut entry = Pending::default();
-    super::for_each_line(reader, max_bytes, |line, cut| {
+    super::lines::for_each_line(reader, max_bytes, |line, cut| {
         if line.first() == Some(&b'#') {
             if !entry.statement.is_empty() {
                 each(entry.entry());
