@@ -208,8 +208,7 @@ fn expand_use(tree: &str) -> Vec<String> {
 fn paths(code: &str) -> (Vec<String>, Vec<String>) {
     let (mut uses, mut reexports) = (Vec::new(), Vec::new());
     let mut rest = String::new();
-    let mut statements = code.split_inclusive(';').peekable();
-    while let Some(statement) = statements.next() {
+    for statement in code.split_inclusive(';') {
         let trimmed = statement.trim_start();
         let (public, body) = if let Some(body) = trimmed.strip_prefix("pub use ") {
             (true, body)
