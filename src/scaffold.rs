@@ -4,7 +4,7 @@
 //! The crate is its own workspace (an empty `[workspace]` table), builds with
 //! plain `cargo build --release --target wasm32-wasip2`, and holds one example
 //! rule with parameters, a fixture snapshot, a case file and a native unit
-//! test. Its templates are the files under `host/src/scaffold/template/`,
+//! test. Its templates are the files under `src/scaffold/template/`,
 //! with `{{name}}`-style placeholders.
 //!
 //! How the crate finds the SDK and the WIT ([`SdkSource`]):

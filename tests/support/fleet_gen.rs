@@ -2,7 +2,7 @@
 //! `promtool tsdb create-blocks-from openmetrics`.
 //!
 //! Shared by the fleet test (`tests/prometheus.rs`, 50 instances) and the
-//! benchmark generator (`host/examples/gen_fleet.rs`, `bench/fleet.sh`).
+//! benchmark generator (`examples/gen_fleet.rs`, `bench/fleet.sh`).
 //! Deterministic: instance `i` (from 1) is
 //!
 //! - `i % 10 == 1`: CPU-bound (97 % busy),

@@ -106,7 +106,14 @@ mod tests {
         assert!(refused.contains("another `perfsage apply` is running"), "{refused}");
         assert!(refused.contains(&format!("pid {}", std::process::id())), "{refused}");
         drop(first);
-        assert!(ApplyLock::acquire(dir.path()).is_ok());
+        // Another test thread that forks while `first` is open shares its
+        // descriptor until that child execs (close-on-exec): wait for the
+        // condition, not a clock.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ApplyLock::acquire(dir.path()).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the lock stayed held after its holder let go");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub const CONTRACT_VERSION: &str = "0.1.1";
 /// `meta.schema-version`: the layout of the snapshot record.
 pub mod meta {
     /// The snapshot layout of contract 0.1. Written by the host into every
-    /// snapshot it takes (`host/src/model.rs`, `SCHEMA_VERSION`); read by the
+    /// snapshot it takes (`crates/model`, `SCHEMA_VERSION`); read by the
     /// SDK's test snapshots. No rule reads it yet.
     pub const SCHEMA_VERSION: u32 = 1;
 }

@@ -14,7 +14,7 @@ use perfsage_model::{Finding, Snapshot};
 use perfsage_ranking::{CheckResult, PluginRun, PluginStatus, rank};
 
 /// Check `snapshot` with the loaded plugins under their plans.
-pub fn check_snapshot(
+pub(crate) fn check_snapshot(
     runtime: &Runtime,
     plugins: &[LoadedPlugin],
     failures: &[LoadFailure],

@@ -12,7 +12,7 @@
 //!   cache, output caps;
 //! - [`plans`]: the rule pack's `[runtime]` and `[plugins.*]`, resolved
 //!   against what each plugin declares;
-//! - [`check`]: one snapshot through every planned plugin;
+//! - `check`: one snapshot through every planned plugin (behind [`Engine::check`]);
 //! - [`engine`]: the façade that does the sequence once ([`Engine`]);
 //! - [`pins`]: the lock file that pins external plugins by SHA-256;
 //! - [`cases`]: rule test cases (fixture in, expected findings out).
@@ -21,7 +21,7 @@
 //! file and case fixtures, and the compile cache in its private directory.
 
 pub mod cases;
-pub mod check;
+mod check;
 pub mod engine;
 pub mod pins;
 pub mod plans;

@@ -39,7 +39,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::{Hash, Hasher};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -141,19 +141,18 @@ impl CompileCache {
         Ok((component, CacheUse::Miss))
     }
 
-    /// Write the entry: header + serialized bytes into a private temp file,
-    /// synced, then renamed over whatever the name held (a rename replaces a
-    /// symlink itself, never its target).
+    /// Write the entry, header + serialized bytes, with the one atomic write
+    /// (`private::write_atomic`: 0600, synced, renamed over whatever the name
+    /// held; a rename replaces a symlink itself, never its target).
     fn store(&self, path: &Path, sha256: &str, component: &Component) -> anyhow::Result<()> {
         let serialized = component.serialize()?;
-        let mut file = tempfile::Builder::new().prefix(".entry-").tempfile_in(&self.dir)?;
-        private::restrict(file.as_file())?;
-        file.write_all(MAGIC)?;
-        file.write_all(hex(&digest(sha256, &serialized)).as_bytes())?;
-        file.write_all(b"\n")?;
-        file.write_all(&serialized)?;
-        file.as_file().sync_all()?;
-        file.persist(path)?;
+        let header = hex(&digest(sha256, &serialized));
+        let mut entry = Vec::with_capacity(MAGIC.len() + header.len() + 1 + serialized.len());
+        entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(header.as_bytes());
+        entry.push(b'\n');
+        entry.extend_from_slice(&serialized);
+        private::write_atomic(path, &entry, private::Readers::Private)?;
         Ok(())
     }
 }
