@@ -670,3 +670,32 @@ fn every_deployment_bounds_an_audit_beyond_the_source_timeout() {
         assert!(bound <= 600, "{deployment}: {bound} s lets a hung audit block the next run for too long");
     }
 }
+
+#[test]
+fn a_hostile_host_name_reaches_the_terminal_escaped_in_audit_history_and_report() {
+    // The target of an audit is the snapshot's host name unless --target names
+    // one: a snapshot from elsewhere (or a fleet's Prometheus labels) decides it.
+    let state = State::new();
+    let mut snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(DISK_FILLING)).unwrap()).unwrap();
+    let hostile = "web1\u{1b}]0;owned\u{7}\u{1b}[2J\u{202e}";
+    snapshot["meta"]["hostname"] = hostile.into();
+    let path = state.path().join("hostile.json");
+    std::fs::write(&path, serde_json::to_string(&snapshot).unwrap()).unwrap();
+    let raw = |text: &str| text.contains('\u{1b}') || text.contains('\u{7}') || text.contains('\u{202e}');
+    for _ in 0..2 {
+        let out = output(state.command(&["audit"]).arg("--snapshot").arg(&path));
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", stderr(&out));
+        assert!(!raw(&stdout(&out)) && !raw(&stderr(&out)), "audit output escaped");
+        assert!(stdout(&out).contains("audit") && stdout(&out).contains("web1"), "the outcome line names the target");
+    }
+    let history = output(&mut state.command(&["history"]));
+    assert!(!raw(&stdout(&history)) && stdout(&history).contains("web1"), "{}", stdout(&history));
+    let listed = json(&output(&mut state.command(&["history", "--format", "json"])));
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(listed[0]["target"], hostile, "JSON keeps the name, escaped by serde");
+    for format in ["table", "markdown"] {
+        let report = output(&mut state.command(&["report", &id, "--format", format]));
+        assert!(!raw(&stdout(&report)), "{format}: {}", stdout(&report));
+    }
+}

@@ -17,7 +17,7 @@ use perfsage_audits::history::{AuditSummary, History, Status};
 use perfsage_audits::service::{self, Ended, Schedule};
 use perfsage_audits::{self as audits, AuditLock, AuditOutcome, AuditView, Exports, SnapshotOrigin};
 use perfsage_model::Severity;
-use perfsage_reports::Format;
+use perfsage_reports::{Format, terminal_safe};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -218,7 +218,7 @@ fn history_table(audits: &[AuditSummary]) -> String {
         let took = a.duration_ms.map_or(String::new(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
         let mut row = vec![
             a.id.to_string(),
-            a.target.clone(),
+            terminal_safe(&a.target).into_owned(),
             humantime::format_rfc3339_seconds(started).to_string(),
             took,
             a.status.to_string(),
@@ -243,17 +243,24 @@ fn render(view: &AuditView, format: AuditFormat) -> Result<String, Failure> {
     };
     let mut text = view.report.render(report_format, color);
     text.push_str(&format!("\n{}\n", outcome_line_of(view)));
+    // Rules and targets come from plugins, the severity from the history file.
     let diff = &view.diff;
+    let safe = |s: &str| terminal_safe(s).into_owned();
     for f in &diff.new {
-        text.push_str(&format!("  new       {} {} ({}, score {:.3})\n", f.rule, f.target, f.severity, f.score));
+        let (rule, target, severity) = (safe(&f.rule), safe(&f.target), safe(&f.severity));
+        text.push_str(&format!("  new       {rule} {target} ({severity}, score {:.3})\n", f.score));
     }
     for f in &diff.resolved {
-        text.push_str(&format!("  resolved  {} {}\n", f.rule, f.target));
+        text.push_str(&format!("  resolved  {} {}\n", safe(&f.rule), safe(&f.target)));
     }
     for p in diff.persisting.iter().filter(|p| p.score_change != 0.0) {
         text.push_str(&format!(
             "  changed   {} {} (score {:.3} → {:.3}, {:+.3})\n",
-            p.rule, p.target, p.score_before, p.score, p.score_change
+            safe(&p.rule),
+            safe(&p.target),
+            p.score_before,
+            p.score,
+            p.score_change
         ));
     }
     Ok(text)
@@ -263,16 +270,18 @@ fn render(view: &AuditView, format: AuditFormat) -> Result<String, Failure> {
 fn outcome_line(outcome: &AuditOutcome) -> String {
     match (&outcome.view, &outcome.error) {
         (Some(view), Some(error)) => {
-            format!("{}; failed sources: {}", outcome_line_of(view), error.replace('\n', "; "))
+            format!("{}; failed sources: {}", outcome_line_of(view), terminal_safe(&error.replace('\n', "; ")))
         }
         (Some(view), None) => outcome_line_of(view),
-        (None, error) => format!("audit {}: {}: {}", outcome.id, outcome.status, error.as_deref().unwrap_or("")),
+        (None, error) => {
+            format!("audit {}: {}: {}", outcome.id, outcome.status, terminal_safe(error.as_deref().unwrap_or("")))
+        }
     }
 }
 
 fn outcome_line_of(view: &AuditView) -> String {
     let s = &view.summary;
-    let mut line = format!("audit {} of {}: {}, {} findings", s.id, s.target, s.status, s.findings());
+    let mut line = format!("audit {} of {}: {}, {} findings", s.id, terminal_safe(&s.target), s.status, s.findings());
     let diff = &view.diff;
     match diff.previous_audit {
         Some(p) => line.push_str(&format!(

@@ -21,6 +21,7 @@ use crate::markdown::escape;
 use crate::render::Format;
 use crate::report::Word;
 use crate::table::paint;
+use crate::terminal::terminal_safe;
 use perfsage_model::Severity;
 use perfsage_ranking::{CheckResult, PluginStatus};
 
@@ -196,15 +197,71 @@ impl FleetReport {
         !self.failed_queries.is_empty() || self.instances.iter().any(|i| i.status != "ok")
     }
 
+    /// A copy with every string escaped by [`terminal_safe`]: instance and
+    /// host names come from Prometheus labels, titles and targets from
+    /// plugins, messages from the server; the table and Markdown draw this
+    /// copy, so none reaches a terminal raw (the JSON is escaped by serde).
+    pub fn terminal_safe(&self) -> FleetReport {
+        let safe = |s: &String| terminal_safe(s).into_owned();
+        let all = |list: &[String]| list.iter().map(safe).collect::<Vec<_>>();
+        FleetReport {
+            prometheus: safe(&self.prometheus),
+            selector: safe(&self.selector),
+            failed_queries: all(&self.failed_queries),
+            warnings: all(&self.warnings),
+            classes: self
+                .classes
+                .iter()
+                .map(|c| FindingClass {
+                    rule: safe(&c.rule),
+                    plugin: safe(&c.plugin),
+                    instances: c
+                        .instances
+                        .iter()
+                        .map(|h| ClassHit {
+                            instance: safe(&h.instance),
+                            target: safe(&h.target),
+                            title: safe(&h.title),
+                            ..h.clone()
+                        })
+                        .collect(),
+                    ..c.clone()
+                })
+                .collect(),
+            instances: self
+                .instances
+                .iter()
+                .map(|i| InstanceView {
+                    instance: safe(&i.instance),
+                    hostname: safe(&i.hostname),
+                    findings: i
+                        .findings
+                        .iter()
+                        .map(|f| InstanceFinding {
+                            rule: safe(&f.rule),
+                            target: safe(&f.target),
+                            title: safe(&f.title),
+                            best_action: f.best_action.as_ref().map(safe),
+                            ..f.clone()
+                        })
+                        .collect(),
+                    problems: all(&i.problems),
+                    ..i.clone()
+                })
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     pub fn render(&self, format: Format, color: bool) -> String {
         match format {
-            Format::Table => self.table(color),
+            Format::Table => self.terminal_safe().table(color),
             Format::Json => {
                 let mut text = serde_json::to_string_pretty(self).expect("a fleet report always serializes");
                 text.push('\n');
                 text
             }
-            Format::Markdown => self.markdown(),
+            Format::Markdown => self.terminal_safe().markdown(),
         }
     }
 
@@ -330,4 +387,59 @@ fn affected(hits: &[ClassHit], shown: usize) -> String {
     let names: Vec<&str> = hits.iter().take(shown).map(|h| h.instance.as_str()).collect();
     let more = hits.len().saturating_sub(shown);
     if more > 0 { format!("{} … and {more} more", names.join(", ")) } else { names.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_titles_and_messages_reach_the_table_and_markdown_escaped() {
+        let hostile = "web1\x1b[2J\u{202e}gnp.exe";
+        let finding = InstanceFinding {
+            rule: "cpu/saturated".into(),
+            severity: "high",
+            target: hostile.into(),
+            title: format!("title {hostile}"),
+            best_action: Some(format!("act {hostile}")),
+        };
+        let report = FleetReport {
+            prometheus: "http://127.0.0.1:9090".into(),
+            selector: String::new(),
+            window_ms: 60_000,
+            evaluated_at_ms: 0,
+            queries: 1,
+            failed_queries: vec![format!("query failed: {hostile}")],
+            warnings: vec![hostile.into()],
+            classes: vec![FindingClass {
+                rule: "cpu/saturated".into(),
+                plugin: "cpu".into(),
+                category: "hardware",
+                worst_severity: "high",
+                instance_count: 1,
+                instances: vec![ClassHit {
+                    instance: hostile.into(),
+                    severity: "high",
+                    target: hostile.into(),
+                    title: hostile.into(),
+                }],
+            }],
+            instances: vec![InstanceView {
+                instance: hostile.into(),
+                hostname: hostile.into(),
+                status: "degraded",
+                worst_severity: Some("high"),
+                findings: vec![finding],
+                problems: vec![format!("plugin x failed: {hostile}")],
+            }],
+        };
+        for format in [Format::Table, Format::Markdown] {
+            let text = report.render(format, false);
+            assert!(!text.contains('\x1b') && !text.contains('\u{202e}'), "{format:?}: {text}");
+            assert!(text.contains("web1"), "{format:?} still names the instance");
+        }
+        let json = report.render(Format::Json, false);
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["instances"][0]["instance"], hostile, "JSON keeps the value, escaped by serde");
+    }
 }
