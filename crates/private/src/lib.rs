@@ -158,6 +158,24 @@ pub fn default_state_dir() -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_atomic_write_replaces_a_symlink_itself_with_the_mode_its_readers_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let path = dir.path().join("export");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_atomic(&path, b"private", Readers::Private).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep", "the link's target is untouched");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "private");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, FILE_MODE);
+        write_atomic(&path, b"public", Readers::Everyone).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o644);
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 2, "no temp file is left behind");
+    }
+
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().mode() & 0o7777
     }
